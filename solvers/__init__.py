@@ -1,0 +1,1 @@
+"""Interchangeable solver backends for :class:`sparse_regression.SparseProblem`."""

@@ -1,0 +1,20 @@
+"""Framework-independent core of chita: L0-constrained sparse least squares.
+
+    minimize 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2   subject to ||w||_0 <= k
+"""
+
+from .backsolve import backsolve
+from .problem import SparseProblem
+from .protocol import Solver
+from .solution import OPTIMALITY_LEVELS, SparseSolution
+from .solve import IHTSolver, solve
+
+__all__ = [
+    "OPTIMALITY_LEVELS",
+    "IHTSolver",
+    "Solver",
+    "SparseProblem",
+    "SparseSolution",
+    "backsolve",
+    "solve",
+]

@@ -1,0 +1,355 @@
+"""Numba kernels of the core, kept apart from the Python API that drives them.
+
+Products with the design matrix accumulate in float64 whatever the storage dtype. Each product
+kernel is written for a C-contiguous 2-D array ``M``; the dispatchers below pass ``A`` itself
+when it is C-ordered and ``A.T`` (which is then C-ordered) when it is F-ordered, so four
+kernels serve both layouts:
+
+* ``_rows_dot``:       out[i] = sum_j M[i, j] x[j]       (dot products along contiguous rows)
+* ``_rows_axpy``:      out[j] = sum_i x[i] M[i, j]       (axpy of contiguous rows, zeros skipped)
+* ``_rows_dot_idx``:   out[i] = sum_t M[i, idx[t]] x[t]   (sparse x, gathered along rows)
+* ``_rows_axpy_idx``:  out[j] = sum_t x[t] M[idx[t], j]   (sparse x, rows picked by idx)
+
+Every kernel exists in a serial and a parallel (``prange``) compilation; the dispatchers use
+the parallel one only when the work is large enough to amortise the threading overhead.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba import prange
+
+__all__ = [
+    "all_finite",
+    "matvec",
+    "rmatvec",
+    "matvec_cols",
+    "col_sq_norms",
+    "gather_columns",
+    "topk_abs",
+    "iht_start_support",
+    "max_preserving_step",
+    "best_swap",
+    "best_add",
+]
+
+_PARALLEL_MIN_WORK = 200_000  # multiply-adds below which the serial kernel is faster
+
+
+def _jit_pair(fn):
+    """Compile ``fn`` twice: (serial, parallel)."""
+    serial = nb.njit(cache=True, fastmath=True, nogil=True)(fn)
+    parallel = nb.njit(cache=True, fastmath=True, nogil=True, parallel=True)(fn)
+    return serial, parallel
+
+
+# ---------------------------------------------------------------------------- products
+def _rows_dot_impl(M, x):
+    m, q = M.shape
+    out = np.empty(m)
+    for i in prange(m):
+        s = 0.0
+        for j in range(q):
+            s += M[i, j] * x[j]
+        out[i] = s
+    return out
+
+
+def _rows_axpy_impl(M, x, nt):
+    m, q = M.shape
+    chunk = (m + nt - 1) // nt
+    part = np.zeros((nt, q))
+    for t in prange(nt):
+        acc = part[t]
+        for i in range(t * chunk, min(m, (t + 1) * chunk)):
+            xi = x[i]
+            if xi != 0.0:
+                for j in range(q):
+                    acc[j] += M[i, j] * xi
+    out = part[0].copy()
+    for t in range(1, nt):
+        out += part[t]
+    return out
+
+
+def _rows_dot_idx_impl(M, idx, x):
+    m = M.shape[0]
+    nnz = idx.shape[0]
+    out = np.empty(m)
+    for i in prange(m):
+        s = 0.0
+        for t in range(nnz):
+            s += M[i, idx[t]] * x[t]
+        out[i] = s
+    return out
+
+
+def _rows_axpy_idx_impl(M, idx, x, nt):
+    q = M.shape[1]
+    nnz = idx.shape[0]
+    chunk = (nnz + nt - 1) // nt
+    part = np.zeros((nt, q))
+    for t in prange(nt):
+        acc = part[t]
+        for s in range(t * chunk, min(nnz, (t + 1) * chunk)):
+            xs = x[s]
+            r = idx[s]
+            for j in range(q):
+                acc[j] += M[r, j] * xs
+    out = part[0].copy()
+    for t in range(1, nt):
+        out += part[t]
+    return out
+
+
+def _rows_sq_impl(M):
+    m, q = M.shape
+    out = np.empty(m)
+    for i in prange(m):
+        s = 0.0
+        for j in range(q):
+            v = np.float64(M[i, j])
+            s += v * v
+        out[i] = s
+    return out
+
+
+def _cols_sq_impl(M):
+    m, q = M.shape
+    out = np.zeros(q)
+    for i in range(m):
+        for j in range(q):
+            v = np.float64(M[i, j])
+            out[j] += v * v
+    return out
+
+
+_rows_dot = _jit_pair(_rows_dot_impl)
+_rows_axpy = _jit_pair(_rows_axpy_impl)
+_rows_dot_idx = _jit_pair(_rows_dot_idx_impl)
+_rows_axpy_idx = _jit_pair(_rows_axpy_idx_impl)
+_rows_sq = _jit_pair(_rows_sq_impl)
+_cols_sq = nb.njit(cache=True, fastmath=True, nogil=True)(_cols_sq_impl)
+
+
+def _pick(pair, work):
+    return pair[1] if work >= _PARALLEL_MIN_WORK else pair[0]
+
+
+def _pick_nt(pair, work):
+    """Kernel and thread count for the kernels that keep one accumulator per thread."""
+    if work >= _PARALLEL_MIN_WORK:
+        return pair[1], nb.get_num_threads()
+    return pair[0], 1
+
+
+def _c_view(A):
+    """(M, transposed): a C-contiguous view of A or of A.T."""
+    if A.flags.c_contiguous:
+        return A, False
+    if A.flags.f_contiguous:
+        return A.T, True
+    raise ValueError("A must be C- or F-contiguous")
+
+
+def matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``A @ x`` in float64 for a dense ``x``."""
+    M, tr = _c_view(A)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if tr:
+        fn, nt = _pick_nt(_rows_axpy, M.size)
+        return fn(M, x, nt)
+    return _pick(_rows_dot, M.size)(M, x)
+
+
+def rmatvec(A: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``A.T @ r`` in float64."""
+    M, tr = _c_view(A)
+    r = np.ascontiguousarray(r, dtype=np.float64)
+    if tr:
+        return _pick(_rows_dot, M.size)(M, r)
+    fn, nt = _pick_nt(_rows_axpy, M.size)
+    return fn(M, r, nt)
+
+
+def matvec_cols(A: np.ndarray, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """``A[:, idx] @ vals`` in float64 without forming ``A[:, idx]``."""
+    M, tr = _c_view(A)
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    vals = np.ascontiguousarray(vals, dtype=np.float64)
+    work = A.shape[0] * idx.shape[0]
+    if tr:
+        fn, nt = _pick_nt(_rows_axpy_idx, work)
+        return fn(M, idx, vals, nt)
+    return _pick(_rows_dot_idx, work)(M, idx, vals)
+
+
+def col_sq_norms(A: np.ndarray) -> np.ndarray:
+    """``||A[:, j]||^2`` for all j, float64."""
+    M, tr = _c_view(A)
+    if tr:
+        return _pick(_rows_sq, M.size)(M)
+    return _cols_sq(M)
+
+
+def gather_columns(A: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``A[:, idx]`` as a new F-ordered array of A's dtype."""
+    M, tr = _c_view(A)
+    if tr:
+        return np.take(M, idx, axis=0).T
+    return np.asfortranarray(np.take(M, idx, axis=1))
+
+
+@nb.njit(cache=True, nogil=True)
+def _all_finite_flat(x):
+    for i in range(x.shape[0]):
+        if not np.isfinite(x[i]):
+            return False
+    return True
+
+
+def all_finite(A: np.ndarray) -> bool:
+    """True when no entry of the contiguous array ``A`` is NaN or inf (no temporary copy)."""
+    return bool(_all_finite_flat(A.ravel(order="K")))
+
+
+# ---------------------------------------------------------------------------- thresholding
+@nb.njit(cache=True, nogil=True)
+def topk_abs(v, k):
+    """Indices (sorted) of the ``k`` entries of largest ``|v|``; ties go to lower indices."""
+    p = v.shape[0]
+    if k >= p:
+        return np.arange(p)
+    a = np.abs(v)
+    thr = np.partition(a, p - k)[p - k]
+    out = np.empty(k, dtype=np.int64)
+    c = 0
+    for i in range(p):
+        if a[i] > thr:
+            out[c] = i
+            c += 1
+    for i in range(p):
+        if c == k:
+            break
+        if a[i] == thr:
+            out[c] = i
+            c += 1
+    return np.sort(out)
+
+
+@nb.njit(cache=True, nogil=True)
+def threshold_path_support(w, g, tau, k):
+    """Support of the projection ``P_k(w - tau g)``: top-k of ``|w - tau g|``."""
+    return topk_abs(w - tau * g, k)
+
+
+@nb.njit(cache=True, nogil=True)
+def iht_start_support(w, g, k):
+    """Support of ``P_k(w - tau g)`` for small ``tau > 0``.
+
+    For tau -> 0+, ``|w_i - tau g_i| -> |w_i|``, so the nonzeros of ``w`` stay (the largest
+    first, if there are more than k) and the remaining places go to the zero coordinates with
+    the largest ``|g_j|``.
+    """
+    p = w.shape[0]
+    nz = 0
+    for i in range(p):
+        if w[i] != 0.0:
+            nz += 1
+    if nz >= k:
+        return topk_abs(w, k)
+    key = np.empty(p)
+    big = 0.0
+    for i in range(p):
+        if abs(g[i]) > big:
+            big = abs(g[i])
+    big = 2.0 * big + 1.0
+    for i in range(p):
+        key[i] = big + abs(w[i]) if w[i] != 0.0 else abs(g[i])
+    return topk_abs(key, k)
+
+
+@nb.njit(cache=True, nogil=True)
+def max_preserving_step(w, g, in_support):
+    """Largest tau for which ``P_k(w - tau g)`` keeps the support of ``iht_start_support``.
+
+    Coordinates outside the support are zero, so they grow as ``tau |g_j|``; the first of them
+    overtakes an inside coordinate ``i`` with ``w_i != 0`` at
+    ``tau_i = |w_i| / (G + sign(w_i) g_i)``, with ``G = max_{j outside} |g_j|``. Inside
+    coordinates with ``w_i = 0`` were chosen for their larger ``|g_i| >= G`` and are never
+    overtaken. Returns inf when no crossing exists.
+    """
+    p = w.shape[0]
+    G = 0.0
+    for j in range(p):
+        if not in_support[j]:
+            a = abs(g[j])
+            if a > G:
+                G = a
+    tmax = np.inf
+    for i in range(p):
+        if in_support[i] and w[i] != 0.0:
+            s = 1.0 if w[i] > 0 else -1.0
+            den = G + s * g[i]
+            if den > 0.0:
+                t = abs(w[i]) / den
+                if t < tmax:
+                    tmax = t
+    return tmax
+
+
+# ---------------------------------------------------------------------------- swap scores
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def best_swap(T, beta, gout, s_out, scale, in_support, eps):
+    """Best single swap from precomputed quantities (see ``local_search``).
+
+    For ``i`` in the support (row ``r`` of ``T``) and ``j`` outside it, the objective after
+    removing ``i``, adding ``j`` and refitting exactly is ``F + delta[r, j]`` with
+
+        delta = beta_r^2/2 - (beta_r T[r, j] - g_j)^2 / (2 (s_j + T[r, j]^2)).
+
+    Returns (row, j, delta) of the most negative delta, (-1, -1, 0.0) if none is negative.
+    Columns with ``s_j + T^2 <= eps * scale_j`` (in the span of the rest) are skipped.
+    """
+    nrow, p = T.shape
+    best = 0.0
+    bi = -1
+    bj = -1
+    for r in range(nrow):
+        br = beta[r]
+        base = 0.5 * br * br
+        for j in range(p):
+            if in_support[j]:
+                continue
+            t = T[r, j]
+            den = s_out[j] + t * t
+            if den <= eps * scale[j]:
+                continue
+            num = br * t - gout[j]
+            d = base - 0.5 * num * num / den
+            if d < best:
+                best = d
+                bi = r
+                bj = j
+    return bi, bj, best
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def best_add(gout, s_out, scale, in_support, eps):
+    """Best single addition: the decrease ``g_j^2 / (2 s_j)`` with ``s_j`` the squared norm of
+    column j's part orthogonal to the support. Returns (j, delta) with delta <= 0."""
+    p = gout.shape[0]
+    best = 0.0
+    bj = -1
+    for j in range(p):
+        if in_support[j]:
+            continue
+        den = s_out[j]
+        if den <= eps * scale[j]:
+            continue
+        d = -0.5 * gout[j] * gout[j] / den
+        if d < best:
+            best = d
+            bj = j
+    return bj, best

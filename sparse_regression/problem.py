@@ -1,0 +1,171 @@
+"""The L0-constrained least-squares problem.
+
+    minimize   F(w) = 1/2 ||A w - b||^2 + (ridge/2) ||w - w_ref||^2
+    subject to ||w||_0 <= k
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _kernels as K
+
+__all__ = ["SparseProblem"]
+
+
+def _as_design(A) -> np.ndarray:
+    """Return ``A`` as a contiguous float32/float64 2-D array, copying only when needed."""
+    if isinstance(A, np.ndarray):
+        arr = A
+    else:
+        try:
+            arr = np.asarray(A)
+        except Exception as exc:  # pragma: no cover - exotic array-likes
+            raise TypeError(f"A must be array-like, got {type(A).__name__}: {exc}") from exc
+    if arr.ndim != 2:
+        raise ValueError(
+            f"A must be a 2-D array (n_samples x n_features), got {arr.ndim}-D with shape "
+            f"{arr.shape}; reshape it, e.g. A.reshape(len(A), -1)."
+        )
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"A must hold real numbers, got dtype {arr.dtype}.")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = np.asfortranarray(arr)
+    return arr
+
+
+def _as_vector(x, name: str, length: int) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}.")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},), got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf; clean or impute it first.")
+    return arr
+
+
+class SparseProblem:
+    """An instance of ``min 1/2||Aw - b||^2 + ridge/2 ||w - w_ref||^2  s.t. ||w||_0 <= k``.
+
+    Parameters
+    ----------
+    A : array of shape (n, p)
+        Design matrix. float32 and float64 are kept as they are (float32 halves memory; all
+        reductions still accumulate in float64); other dtypes are converted to float64. An
+        ndarray that is already C- or F-contiguous is never copied. F-order (column-major) is
+        the fastest layout for the solvers.
+    b : array of shape (n,)
+        Target, stored as float64.
+    k : int
+        Maximum number of nonzeros, ``1 <= k <= p``.
+    ridge : float, default 0.0
+        Non-negative weight of the proximity term ``ridge/2 ||w - w_ref||^2``.
+    w_ref : array of shape (p,), optional
+        Reference point of the ridge term (the pretrained weights when pruning). Defaults to 0.
+    """
+
+    def __init__(self, A, b, k, ridge: float = 0.0, w_ref=None):
+        A = _as_design(A)
+        n, p = A.shape
+        if n == 0 or p == 0:
+            raise ValueError(f"A must have at least one row and one column, got shape {A.shape}.")
+        if not K.all_finite(A):
+            raise ValueError("A contains NaN or inf; clean or impute it first.")
+        b = _as_vector(b, "b", n)
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise ValueError(f"k must be an integer, got {k!r} of type {type(k).__name__}.")
+        k = int(k)
+        if not 1 <= k <= p:
+            raise ValueError(f"k must satisfy 1 <= k <= p = {p}, got k = {k}.")
+        if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real):
+            raise ValueError(f"ridge must be a real number, got {ridge!r}.")
+        ridge = float(ridge)
+        if not np.isfinite(ridge) or ridge < 0:
+            raise ValueError(f"ridge must be finite and >= 0, got {ridge}.")
+        if w_ref is not None:
+            w_ref = _as_vector(w_ref, "w_ref", p)
+            if not np.any(w_ref):
+                w_ref = None
+        self.A = A
+        self.b = b
+        self.k = k
+        self.ridge = ridge
+        self._w_ref = w_ref
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def n_samples(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.A.shape
+
+    @property
+    def w_ref(self) -> np.ndarray:
+        """The reference point (a zero vector when none was given)."""
+        if self._w_ref is None:
+            return np.zeros(self.n_features)
+        return self._w_ref
+
+    @property
+    def has_w_ref(self) -> bool:
+        return self._w_ref is not None
+
+    def __repr__(self) -> str:
+        n, p = self.shape
+        ref = ", w_ref=..." if self.has_w_ref else ""
+        return (
+            f"SparseProblem(n={n}, p={p}, k={self.k}, ridge={self.ridge:g}{ref}, "
+            f"dtype={self.A.dtype}, order={'F' if self.A.flags.f_contiguous else 'C'})"
+        )
+
+    # ------------------------------------------------------------------ evaluation
+    def _check_w(self, w) -> np.ndarray:
+        return _as_vector(w, "w", self.n_features)
+
+    def residual(self, w) -> np.ndarray:
+        """``A w - b`` in float64 (only the nonzeros of ``w`` are touched)."""
+        w = self._check_w(w)
+        idx = np.flatnonzero(w)
+        return K.matvec_cols(self.A, idx, w[idx]) - self.b
+
+    def objective(self, w) -> float:
+        """``F(w) = 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2`` (float64)."""
+        w = self._check_w(w)
+        r = self.residual(w)
+        f = 0.5 * float(r @ r)
+        if self.ridge:
+            d = w - self.w_ref
+            f += 0.5 * self.ridge * float(d @ d)
+        return f
+
+    def gradient(self, w) -> np.ndarray:
+        """``grad F(w) = A^T (A w - b) + ridge (w - w_ref)`` (float64)."""
+        w = self._check_w(w)
+        g = K.rmatvec(self.A, self.residual(w))
+        if self.ridge:
+            g += self.ridge * (w - self.w_ref)
+        return g
+
+    def column_sq_norms(self) -> np.ndarray:
+        """``||A_j||^2`` for every column, float64 (cached)."""
+        cached = getattr(self, "_col_sq", None)
+        if cached is None:
+            cached = K.col_sq_norms(self.A)
+            self._col_sq = cached
+        return cached
+
+    def with_k(self, k: int) -> SparseProblem:
+        """A copy of this problem (sharing ``A``) with another sparsity level."""
+        return SparseProblem(self.A, self.b, k, ridge=self.ridge, w_ref=self._w_ref)
