@@ -1,6 +1,6 @@
 """Framework-independent core of chita: L0-constrained sparse least squares.
 
-    minimize 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2   subject to ||w||_0 <= k
+minimize 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2   subject to ||w||_0 <= k
 """
 
 from .backsolve import backsolve

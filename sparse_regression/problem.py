@@ -1,7 +1,7 @@
 """The L0-constrained least-squares problem.
 
-    minimize   F(w) = 1/2 ||A w - b||^2 + (ridge/2) ||w - w_ref||^2
-    subject to ||w||_0 <= k
+minimize   F(w) = 1/2 ||A w - b||^2 + (ridge/2) ||w - w_ref||^2
+subject to ||w||_0 <= k
 """
 
 from __future__ import annotations

@@ -80,8 +80,17 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=30):
         B = K.gather_columns(A, W)
         ref_W = w_ref[W] if w_ref is not None else None
         const = 0.5 * ridge * (ref_sq - float(ref_W @ ref_W)) if w_ref is not None else 0.0
-        res = iht(B, b, k, w[W], ridge=ridge, w_ref=ref_W, const=const,
-                  max_iter=max(1, max_iter - n_iter), tol=tol)
+        res = iht(
+            B,
+            b,
+            k,
+            w[W],
+            ridge=ridge,
+            w_ref=ref_W,
+            const=const,
+            max_iter=max(1, max_iter - n_iter),
+            tol=tol,
+        )
         history.extend(res.history if not history else res.history[1:])
         n_iter += res.n_iter
         n_back += res.n_backsolves
@@ -97,8 +106,10 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=30):
         outside[W] = 0.0
         weakest = float(np.min(w[nz] ** 2 * (col_sq[nz] + ridge))) if nz.size else 0.0
         viol = np.flatnonzero(outside > weakest * (1 + 1e-12))
-        _log(verbose, f"active set round {rounds}: |W|={W.size}, F={f:.6g}, "
-                      f"{viol.size} outside candidates")
+        _log(
+            verbose,
+            f"active set round {rounds}: |W|={W.size}, F={f:.6g}, {viol.size} outside candidates",
+        )
         if viol.size == 0:
             converged = res.converged
             break
@@ -169,14 +180,28 @@ def solve(
     info = {}
     if active_set:
         w, f, history, n_iter, converged, n_back, rounds = _active_set_iht(
-            problem, w, max_iter=max_iter, tol=tol, verbose=verbose)
+            problem, w, max_iter=max_iter, tol=tol, verbose=verbose
+        )
         info["active_set_rounds"] = rounds
     else:
-        res = iht(problem.A, problem.b, k, w, ridge=problem.ridge,
-                  w_ref=problem.w_ref if problem.has_w_ref else None,
-                  max_iter=max_iter, tol=tol)
+        res = iht(
+            problem.A,
+            problem.b,
+            k,
+            w,
+            ridge=problem.ridge,
+            w_ref=problem.w_ref if problem.has_w_ref else None,
+            max_iter=max_iter,
+            tol=tol,
+        )
         w, f, history, n_iter, converged, n_back = (
-            res.coef, res.objective, res.history, res.n_iter, res.converged, res.n_backsolves)
+            res.coef,
+            res.objective,
+            res.history,
+            res.n_iter,
+            res.converged,
+            res.n_backsolves,
+        )
     info["n_backsolves"] = n_back
     info["iht_objective"] = f
     _log(verbose, f"IHT: F={f:.8g} after {n_iter} iterations ({time.perf_counter() - t0:.3f}s)")
@@ -188,14 +213,22 @@ def solve(
         if need > SWAP_MEMORY_LIMIT or k > SWAP_MAX_SUPPORT:
             info["local_search_skipped"] = (
                 f"swap search needs ~{need / 2**20:.0f} MiB for k={k}, p={p} "
-                f"(limit {SWAP_MEMORY_LIMIT / 2**20:.0f} MiB, k <= {SWAP_MAX_SUPPORT})")
+                f"(limit {SWAP_MEMORY_LIMIT / 2**20:.0f} MiB, k <= {SWAP_MAX_SUPPORT})"
+            )
             _log(verbose, info["local_search_skipped"])
         else:
             del s
             sw = swap_search(
-                problem.A, problem.b, k, w, f, ridge=problem.ridge,
+                problem.A,
+                problem.b,
+                k,
+                w,
+                f,
+                ridge=problem.ridge,
                 w_ref=problem.w_ref if problem.has_w_ref else None,
-                col_sq=problem.column_sq_norms(), max_moves=max_swaps)
+                col_sq=problem.column_sq_norms(),
+                max_moves=max_swaps,
+            )
             history.extend(sw.history[1:])
             w, f = sw.coef, sw.objective
             info["n_swaps"], info["n_adds"] = sw.n_swaps, sw.n_adds
@@ -206,9 +239,16 @@ def solve(
             _log(verbose, f"swap search: F={f:.8g}, {sw.n_swaps} swaps, {sw.n_adds} additions")
 
     return SparseSolution(
-        coef=w, objective=f, n_iter=n_iter, converged=bool(converged),
-        history=np.asarray(history), time=time.perf_counter() - t0,
-        optimality=optimality, solver="iht", info=info)
+        coef=w,
+        objective=f,
+        n_iter=n_iter,
+        converged=bool(converged),
+        history=np.asarray(history),
+        time=time.perf_counter() - t0,
+        optimality=optimality,
+        solver="iht",
+        info=info,
+    )
 
 
 class IHTSolver(BaseEstimator):
@@ -217,8 +257,16 @@ class IHTSolver(BaseEstimator):
     Parameters are those of :func:`solve`; ``clone``-able like any scikit-learn estimator.
     """
 
-    def __init__(self, max_iter=1000, tol=1e-7, local_search=True, active_set=True,
-                 max_swaps=None, random_state=None, verbose=False):
+    def __init__(
+        self,
+        max_iter=1000,
+        tol=1e-7,
+        local_search=True,
+        active_set=True,
+        max_swaps=None,
+        random_state=None,
+        verbose=False,
+    ):
         self.max_iter = max_iter
         self.tol = tol
         self.local_search = local_search
@@ -228,7 +276,14 @@ class IHTSolver(BaseEstimator):
         self.verbose = verbose
 
     def solve(self, problem: SparseProblem, warm_start=None) -> SparseSolution:
-        return solve(problem, w0=warm_start, max_iter=self.max_iter, tol=self.tol,
-                     local_search=self.local_search, active_set=self.active_set,
-                     max_swaps=self.max_swaps, random_state=self.random_state,
-                     verbose=self.verbose)
+        return solve(
+            problem,
+            w0=warm_start,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            local_search=self.local_search,
+            active_set=self.active_set,
+            max_swaps=self.max_swaps,
+            random_state=self.random_state,
+            verbose=self.verbose,
+        )
