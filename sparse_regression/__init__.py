@@ -4,6 +4,7 @@ minimize 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2   subject to ||w||_0 <= k
 """
 
 from .backsolve import backsolve
+from .estimators import SparseLinearRegression, SparseLinearRegressionCV
 from .problem import SparseProblem
 from .protocol import Solver
 from .solution import OPTIMALITY_LEVELS, SparseSolution
@@ -13,6 +14,8 @@ __all__ = [
     "OPTIMALITY_LEVELS",
     "IHTSolver",
     "Solver",
+    "SparseLinearRegression",
+    "SparseLinearRegressionCV",
     "SparseProblem",
     "SparseSolution",
     "backsolve",

@@ -31,7 +31,7 @@ import scipy.linalg as sla
 from . import _kernels as K
 from .backsolve import backsolve_arrays
 
-__all__ = ["SwapResult", "swap_search", "swap_search_memory"]
+__all__ = ["SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
 
 _EPS_COLLINEAR = 1e-10
 
@@ -46,9 +46,9 @@ class SwapResult:
     swap_optimal: bool
 
 
-def swap_search_memory(s: int, p: int) -> int:
-    """Bytes held by the swap search for a support of size s and p columns."""
-    return 3 * 8 * s * p
+def swap_search_cost(s: int, n: int, p: int) -> tuple[int, int]:
+    """(bytes held, multiply-adds per move) of the swap search for a support of size s."""
+    return 3 * 8 * s * p, s * s * p + n * p + s * s * n
 
 
 def swap_search(
@@ -158,3 +158,49 @@ def swap_search(
         f = f_new
         history.append(f)
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
+
+
+def perturbation_search(
+    A: np.ndarray,
+    b: np.ndarray,
+    k: int,
+    w: np.ndarray,
+    f: float,
+    *,
+    rounds: int,
+    rng: np.random.Generator,
+    kick: int = 3,
+    ridge: float = 0.0,
+    w_ref: np.ndarray | None = None,
+    col_sq: np.ndarray | None = None,
+    Atb: np.ndarray | None = None,
+    max_moves: int | None = None,
+) -> tuple[np.ndarray, float, list]:
+    """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
+
+    Each round replaces between 1 and ``kick`` (drawn uniformly) random members of the
+    incumbent's support by random outside coordinates, backsolves, and runs
+    :func:`swap_search` from there. Returns the best point,
+    its objective and the incumbent objective after every improving round.
+    """
+    p = A.shape[1]
+    improvements = []
+    for _ in range(rounds):
+        S = np.flatnonzero(w)
+        m = min(int(rng.integers(1, kick + 1)) if kick > 1 else 1, S.size, p - S.size)
+        if m == 0:
+            break
+        out = rng.choice(S, size=m, replace=False)
+        outside = np.flatnonzero(~np.isin(np.arange(p), S))
+        inn = rng.choice(outside, size=m, replace=False)
+        S2 = np.sort(np.concatenate([np.setdiff1d(S, out), inn]))
+        wS, f2 = backsolve_arrays(A, b, S2, ridge, w_ref)
+        w2 = np.zeros(p)
+        w2[S2] = wS
+        res = swap_search(
+            A, b, k, w2, f2, ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, max_moves=max_moves
+        )
+        if res.objective < f - 1e-12 * abs(f):
+            w, f = res.coef, res.objective
+            improvements.append(f)
+    return w, f, improvements

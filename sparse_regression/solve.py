@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 
 from . import _kernels as K
 from .iht import iht
-from .local_search import swap_search, swap_search_memory
+from .local_search import perturbation_search, swap_search, swap_search_cost
 from .problem import SparseProblem
 from .solution import SparseSolution
 
@@ -18,8 +18,12 @@ __all__ = ["solve", "IHTSolver"]
 
 #: Largest working memory (bytes) the exact swap search may use before it is skipped.
 SWAP_MEMORY_LIMIT = 512 * 2**20
-#: Largest support for the exact swap search (its Cholesky factor is s x s).
-SWAP_MAX_SUPPORT = 4000
+#: Largest cost of one swap move (multiply-adds, about s^2 p) before the search is skipped.
+SWAP_MAX_WORK = 2 * 10**9
+#: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
+#: ``AUTO_PERTURBATION_SIZE``.
+AUTO_PERTURBATIONS = 20
+AUTO_PERTURBATION_SIZE = 10**5
 
 
 def _log(verbose, msg):
@@ -123,6 +127,54 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=30):
     return w, f, history, n_iter, converged, n_back, rounds
 
 
+def _resolve_perturbations(n_perturbations, k, p):
+    if n_perturbations == "auto":
+        return AUTO_PERTURBATIONS if k * p <= AUTO_PERTURBATION_SIZE else 0
+    if isinstance(n_perturbations, bool) or not isinstance(n_perturbations, numbers.Integral):
+        raise ValueError(f"n_perturbations must be 'auto' or an int >= 0, got {n_perturbations!r}.")
+    if n_perturbations < 0:
+        raise ValueError(f"n_perturbations must be >= 0, got {n_perturbations}.")
+    return int(n_perturbations)
+
+
+def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, info, verbose):
+    """Swap search from the IHT point and from the greedy (forward) start, then perturbations.
+
+    Returns (w, f, objective values of successive incumbents, swap_optimal).
+    """
+    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
+    w_ref = problem.w_ref if problem.has_w_ref else None
+    col_sq = problem.column_sq_norms()
+    Atb = K.rmatvec(A, b)
+    common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, max_moves=max_swaps)
+    incumbents = []
+
+    sw = swap_search(A, b, k, w, f, **common)
+    w, f, swap_optimal = sw.coef, sw.objective, sw.swap_optimal
+    incumbents.extend(sw.history[1:])
+    info["n_swaps"], info["n_adds"] = sw.n_swaps, sw.n_adds
+    _log(verbose, f"swap search: F={f:.8g} ({sw.n_swaps} swaps, {sw.n_adds} additions)")
+
+    # Second start: exact forward selection from the empty support, then swaps.
+    f0 = problem.objective(np.zeros(problem.n_features))
+    gr = swap_search(A, b, k, np.zeros(problem.n_features), f0, **common)
+    info["greedy_start_objective"] = gr.objective
+    if gr.objective < f - 1e-12 * abs(f):
+        w, f, swap_optimal = gr.coef, gr.objective, gr.swap_optimal
+        incumbents.append(f)
+        _log(verbose, f"greedy start improves: F={f:.8g}")
+
+    rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
+    if rounds and swap_optimal:
+        rng = np.random.default_rng(random_state)
+        w, f, imp = perturbation_search(A, b, k, w, f, rounds=rounds, rng=rng, **common)
+        incumbents.extend(imp)
+        info["perturbation_rounds"] = rounds
+        info["perturbation_improvements"] = len(imp)
+        _log(verbose, f"{rounds} perturbation rounds: F={f:.8g} ({len(imp)} improvements)")
+    return w, f, incumbents, swap_optimal
+
+
 def solve(
     problem: SparseProblem,
     *,
@@ -132,10 +184,16 @@ def solve(
     local_search: bool = True,
     active_set: bool = True,
     max_swaps: int | None = None,
+    n_perturbations="auto",
     random_state=None,
     verbose: bool = False,
 ) -> SparseSolution:
     """Solve ``min 1/2||Aw - b||^2 + ridge/2||w - w_ref||^2  s.t.  ||w||_0 <= k``.
+
+    Stages: IHT with CHITA's line search (on an active set of about 2k columns, grown by
+    full-gradient checks), exact backsolve on the support, then an exact swap local search
+    from that point and from a greedy forward-selection start, then ``n_perturbations`` rounds
+    of iterated local search (random kicks of the incumbent followed by swap search).
 
     Parameters
     ----------
@@ -148,14 +206,18 @@ def solve(
     tol : float
         Relative decrease below which the support is treated as settled (then backsolved).
     local_search : bool
-        Run the exact swap search after IHT (skipped, with a note in ``info``, when its
-        memory ``~24 k p`` bytes exceeds ``SWAP_MEMORY_LIMIT``).
+        Run the exact swap search. It is skipped (reason in ``info["local_search_skipped"]``)
+        when its memory ``24 k p`` bytes exceeds ``SWAP_MEMORY_LIMIT`` or one move costs more
+        than ``SWAP_MAX_WORK`` multiply-adds.
     active_set : bool
         Iterate on about 2k columns and grow the set by full-gradient checks.
     max_swaps : int, optional
-        Cap on swap/add moves (default ``max(100, 10 k)``).
-    random_state : None, int or Generator
-        Accepted for API symmetry; the solver is deterministic.
+        Cap on moves per swap search (default ``max(100, 10 k)``).
+    n_perturbations : int or "auto"
+        Rounds of iterated local search after the swap search. "auto" uses
+        ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none.
+    random_state : None, int or numpy Generator
+        Seeds the perturbations; everything else is deterministic.
     verbose : bool
         Print progress.
 
@@ -163,18 +225,23 @@ def solve(
     -------
     SparseSolution
         ``optimality`` is ``"swap-optimal"`` when the swap search finished, otherwise
-        ``"stationary"``.
+        ``"stationary"`` (an exact minimiser on its support that the line search cannot
+        improve).
     """
     if not isinstance(problem, SparseProblem):
         raise TypeError(f"problem must be a SparseProblem, got {type(problem).__name__}.")
-    for name, val in (("max_iter", max_iter),):
-        if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
-            raise ValueError(f"{name} must be a positive integer, got {val!r}.")
-    if not (isinstance(tol, numbers.Real) and tol >= 0):
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
+    if max_swaps is not None and (
+        isinstance(max_swaps, bool) or not isinstance(max_swaps, numbers.Integral) or max_swaps < 0
+    ):
+        raise ValueError(f"max_swaps must be None or an int >= 0, got {max_swaps!r}.")
+    _resolve_perturbations(n_perturbations, problem.k, problem.n_features)
     t0 = time.perf_counter()
     w = _initial_point(problem, w0)
-    k, p = problem.k, problem.n_features
+    k, p, n = problem.k, problem.n_features, problem.n_samples
     _log(verbose, f"solve {problem!r}")
 
     info = {}
@@ -194,49 +261,45 @@ def solve(
             max_iter=max_iter,
             tol=tol,
         )
-        w, f, history, n_iter, converged, n_back = (
+        w, f, history, n_iter, converged = (
             res.coef,
             res.objective,
             res.history,
             res.n_iter,
             res.converged,
-            res.n_backsolves,
         )
+        n_back = res.n_backsolves
     info["n_backsolves"] = n_back
     info["iht_objective"] = f
-    _log(verbose, f"IHT: F={f:.8g} after {n_iter} iterations ({time.perf_counter() - t0:.3f}s)")
+    info["iht_time"] = time.perf_counter() - t0
+    _log(verbose, f"IHT: F={f:.8g} after {n_iter} iterations ({info['iht_time']:.3f}s)")
 
     optimality = "stationary"
     if local_search:
-        s = max(int(np.count_nonzero(w)), 1)
-        need = swap_search_memory(k, p)
-        if need > SWAP_MEMORY_LIMIT or k > SWAP_MAX_SUPPORT:
+        mem, work = swap_search_cost(k, n, p)
+        if mem > SWAP_MEMORY_LIMIT or work > SWAP_MAX_WORK:
             info["local_search_skipped"] = (
-                f"swap search needs ~{need / 2**20:.0f} MiB for k={k}, p={p} "
-                f"(limit {SWAP_MEMORY_LIMIT / 2**20:.0f} MiB, k <= {SWAP_MAX_SUPPORT})"
+                f"one swap move for k={k}, n={n}, p={p} needs ~{mem / 2**20:.0f} MiB and "
+                f"~{work:.2g} multiply-adds (limits {SWAP_MEMORY_LIMIT / 2**20:.0f} MiB, "
+                f"{SWAP_MAX_WORK:.2g})"
             )
-            _log(verbose, info["local_search_skipped"])
+            _log(verbose, "swap search skipped: " + info["local_search_skipped"])
         else:
-            del s
-            sw = swap_search(
-                problem.A,
-                problem.b,
-                k,
+            w, f, incumbents, swap_optimal = _local_search(
+                problem,
                 w,
                 f,
-                ridge=problem.ridge,
-                w_ref=problem.w_ref if problem.has_w_ref else None,
-                col_sq=problem.column_sq_norms(),
-                max_moves=max_swaps,
+                max_swaps=max_swaps,
+                n_perturbations=n_perturbations,
+                random_state=random_state,
+                info=info,
+                verbose=verbose,
             )
-            history.extend(sw.history[1:])
-            w, f = sw.coef, sw.objective
-            info["n_swaps"], info["n_adds"] = sw.n_swaps, sw.n_adds
-            if sw.swap_optimal:
+            history.extend(incumbents)
+            if swap_optimal:
                 optimality = "swap-optimal"
             else:
                 converged = False
-            _log(verbose, f"swap search: F={f:.8g}, {sw.n_swaps} swaps, {sw.n_adds} additions")
 
     return SparseSolution(
         coef=w,
@@ -264,9 +327,11 @@ class IHTSolver(BaseEstimator):
         local_search=True,
         active_set=True,
         max_swaps=None,
+        n_perturbations="auto",
         random_state=None,
         verbose=False,
     ):
+        self.n_perturbations = n_perturbations
         self.max_iter = max_iter
         self.tol = tol
         self.local_search = local_search
@@ -284,6 +349,7 @@ class IHTSolver(BaseEstimator):
             local_search=self.local_search,
             active_set=self.active_set,
             max_swaps=self.max_swaps,
+            n_perturbations=self.n_perturbations,
             random_state=self.random_state,
             verbose=self.verbose,
         )

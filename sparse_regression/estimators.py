@@ -1,0 +1,221 @@
+"""scikit-learn estimators on top of the core solver."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .problem import SparseProblem
+from .solve import IHTSolver
+
+__all__ = ["SparseLinearRegression", "SparseLinearRegressionCV"]
+
+
+def _check_solver(solver):
+    if solver is None:
+        return IHTSolver()
+    if not callable(getattr(solver, "solve", None)):
+        raise TypeError(
+            "solver must be None or an object with solve(problem, warm_start=None) -> "
+            f"SparseSolution (e.g. solvers.get('mip')), got {type(solver).__name__}."
+        )
+    return clone(solver) if hasattr(solver, "get_params") else solver
+
+
+def _center(X, y, fit_intercept):
+    if not fit_intercept:
+        return X, y, np.zeros(X.shape[1]), 0.0
+    X_mean = X.mean(axis=0, dtype=np.float64)
+    y_mean = float(np.mean(y))
+    Xc = np.asfortranarray(X - X_mean.astype(X.dtype))
+    return Xc, y - y_mean, X_mean, y_mean
+
+
+class SparseLinearRegression(RegressorMixin, BaseEstimator):
+    """Linear regression with at most ``n_nonzero_coefs`` nonzero coefficients.
+
+    Solves ``min_w 1/2 ||y - X w - c||^2 + ridge/2 ||w||^2  s.t.  ||w||_0 <= k`` with
+    ``k = min(n_nonzero_coefs, n_features)`` and an unpenalised intercept ``c`` (centering).
+
+    Parameters
+    ----------
+    n_nonzero_coefs : int, default=10
+        Maximum number of nonzero coefficients; clipped to ``n_features``.
+    ridge : float, default=0.0
+        Weight of the ridge term ``ridge/2 ||w||^2``.
+    fit_intercept : bool, default=True
+        Whether to fit an (unpenalised) intercept.
+    solver : object or None, default=None
+        Anything with ``solve(problem, warm_start=None) -> SparseSolution``; None is the core
+        :class:`~sparse_regression.IHTSolver`. It is cloned before use.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    support_ : ndarray of int
+        Indices of the nonzero coefficients.
+    solution_ : SparseSolution
+        The solver's full result (objective, optimality, history, ...).
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, when X has feature names.
+    """
+
+    _parameter_constraints = {
+        "n_nonzero_coefs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "solver": [None, HasMethods(["solve"])],
+    }
+
+    def __init__(self, n_nonzero_coefs=10, ridge=0.0, fit_intercept=True, solver=None):
+        self.n_nonzero_coefs = n_nonzero_coefs
+        self.ridge = ridge
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+
+    def fit(self, X, y, warm_start=None):
+        """Fit the model. ``warm_start``: optional initial coefficients (n_features,)."""
+        self._validate_params()
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, order="F", copy=False
+        )
+        solver = _check_solver(self.solver)
+        Xc, yc, X_mean, y_mean = _center(X, y.astype(np.float64), self.fit_intercept)
+        k = min(int(self.n_nonzero_coefs), X.shape[1])
+        problem = SparseProblem(Xc, yc, k, ridge=self.ridge)
+        sol = solver.solve(problem, warm_start=warm_start)
+        self.solution_ = sol
+        self.coef_ = np.asarray(sol.coef, dtype=np.float64)
+        self.support_ = np.flatnonzero(self.coef_)
+        self.intercept_ = float(y_mean - X_mean @ self.coef_) if self.fit_intercept else 0.0
+        self.n_iter_ = sol.n_iter
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X @ self.coef_.astype(X.dtype, copy=False) + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False
+        return tags
+
+
+class SparseLinearRegressionCV(RegressorMixin, BaseEstimator):
+    """:class:`SparseLinearRegression` with ``n_nonzero_coefs`` chosen by cross-validation.
+
+    For each fold the path of sparsity levels is solved in increasing order, each solution
+    warm-starting the next; the level with the lowest mean held-out squared error wins and is
+    refitted on all the data.
+
+    Parameters
+    ----------
+    n_nonzero_coefs : array-like of int or None, default=None
+        The grid. None means ``1 .. max(1, min(n_features, max(5, n_features // 10)))``
+        (capped at 50 levels, evenly spaced).
+    ridge, fit_intercept, solver : as in :class:`SparseLinearRegression`.
+    cv : int, cross-validation generator or iterable, default=5
+        As in scikit-learn (``KFold`` for an int).
+
+    Attributes
+    ----------
+    n_nonzero_coefs_ : int
+        The chosen sparsity level.
+    grid_ : ndarray of int
+        The levels tried (clipped to n_features, unique, sorted).
+    mse_path_ : ndarray of shape (n_levels, n_folds)
+        Held-out mean squared error per level and fold.
+    coef_, intercept_, support_, solution_, n_features_in_ : as in SparseLinearRegression.
+    """
+
+    _parameter_constraints = {
+        "n_nonzero_coefs": [None, "array-like"],
+        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "solver": [None, HasMethods(["solve"])],
+        "cv": ["cv_object"],
+    }
+
+    def __init__(self, n_nonzero_coefs=None, ridge=0.0, fit_intercept=True, solver=None, cv=5):
+        self.n_nonzero_coefs = n_nonzero_coefs
+        self.ridge = ridge
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.cv = cv
+
+    def _grid(self, p):
+        if self.n_nonzero_coefs is None:
+            top = max(1, min(p, max(5, p // 10)))
+            grid = np.unique(np.linspace(1, top, num=min(top, 50)).round().astype(int))
+        else:
+            grid = np.asarray(self.n_nonzero_coefs)
+            if grid.ndim != 1 or grid.size == 0 or grid.dtype.kind not in "iu":
+                raise ValueError(
+                    "n_nonzero_coefs must be a non-empty 1-D sequence of integers, got "
+                    f"{self.n_nonzero_coefs!r}."
+                )
+            if np.any(grid < 1):
+                raise ValueError(f"n_nonzero_coefs must all be >= 1, got {grid.tolist()}.")
+            grid = np.unique(np.minimum(grid, p))
+        return grid
+
+    def _path(self, solver, X, y, grid):
+        """Coefficients and intercepts along the grid, warm-started level to level."""
+        Xc, yc, X_mean, y_mean = _center(X, y, self.fit_intercept)
+        coefs, intercepts, w = [], [], None
+        for k in grid:
+            sol = solver.solve(SparseProblem(Xc, yc, int(k), ridge=self.ridge), warm_start=w)
+            w = sol.coef
+            coefs.append(w)
+            intercepts.append(y_mean - X_mean @ w if self.fit_intercept else 0.0)
+        return coefs, intercepts
+
+    def fit(self, X, y):
+        self._validate_params()
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, order="F", copy=False
+        )
+        y = y.astype(np.float64)
+        grid = self._grid(X.shape[1])
+        solver = _check_solver(self.solver)
+        cv = check_cv(self.cv)
+        folds = list(cv.split(X, y))
+        mse = np.empty((grid.size, len(folds)))
+        for f_idx, (tr, te) in enumerate(folds):
+            coefs, ints = self._path(solver, np.asfortranarray(X[tr]), y[tr], grid)
+            for g_idx, (c, b0) in enumerate(zip(coefs, ints, strict=True)):
+                resid = y[te] - (X[te] @ c + b0)
+                mse[g_idx, f_idx] = float(np.mean(resid**2))
+        best = int(grid[np.argmin(mse.mean(axis=1))])
+        self.grid_ = grid
+        self.mse_path_ = mse
+        self.n_nonzero_coefs_ = best
+        final = SparseLinearRegression(
+            n_nonzero_coefs=best,
+            ridge=self.ridge,
+            fit_intercept=self.fit_intercept,
+            solver=self.solver,
+        ).fit(X, y)
+        self.coef_ = final.coef_
+        self.intercept_ = final.intercept_
+        self.support_ = final.support_
+        self.solution_ = final.solution_
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X @ self.coef_.astype(X.dtype, copy=False) + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False
+        return tags
