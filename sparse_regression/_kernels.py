@@ -32,6 +32,7 @@ __all__ = [
     "max_preserving_step",
     "best_swap",
     "best_add",
+    "swap_gradient_and_residual_norms",
 ]
 
 _PARALLEL_MIN_WORK = 200_000  # multiply-adds below which the serial kernel is faster
@@ -301,28 +302,30 @@ def max_preserving_step(w, g, in_support):
 
 # ---------------------------------------------------------------------------- swap scores
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def best_swap(T, beta, gout, s_out, scale, in_support, eps):
+def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
     """Best single swap from precomputed quantities (see ``local_search``).
 
-    For ``i`` in the support (row ``r`` of ``T``) and ``j`` outside it, the objective after
-    removing ``i``, adding ``j`` and refitting exactly is ``F + delta[r, j]`` with
+    For ``i`` in the support (row ``r`` of ``Z = M^-1 H``) and ``j`` outside it, with
+    ``T[r, j] = Z[r, j] * inv_root[r]``, the objective after removing ``i``, adding ``j`` and
+    refitting exactly is ``F + delta[r, j]`` with
 
         delta = beta_r^2/2 - (beta_r T[r, j] - g_j)^2 / (2 (s_j + T[r, j]^2)).
 
     Returns (row, j, delta) of the most negative delta, (-1, -1, 0.0) if none is negative.
     Columns with ``s_j + T^2 <= eps * scale_j`` (in the span of the rest) are skipped.
     """
-    nrow, p = T.shape
+    nrow, p = Z.shape
     best = 0.0
     bi = -1
     bj = -1
     for r in range(nrow):
         br = beta[r]
+        ir = inv_root[r]
         base = 0.5 * br * br
         for j in range(p):
             if in_support[j]:
                 continue
-            t = T[r, j]
+            t = Z[r, j] * ir
             den = s_out[j] + t * t
             if den <= eps * scale[j]:
                 continue
@@ -333,6 +336,28 @@ def best_swap(T, beta, gout, s_out, scale, in_support, eps):
                 bi = r
                 bj = j
     return bi, bj, best
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def swap_gradient_and_residual_norms(H, Z, wS, Atb, ref_term, scale):
+    """One pass over the s x p arrays ``H = A_S^T A`` and ``Z = M^-1 H``:
+
+    * ``g = H^T w_S - A^T b - ref_term`` (the gradient off the support), and
+    * ``s_j = scale_j - sum_r H[r, j] Z[r, j]`` (squared norm of column j orthogonal to S).
+    """
+    s, p = H.shape
+    g = np.empty(p)
+    s_out = np.empty(p)
+    for j in range(p):
+        g[j] = -Atb[j] - ref_term[j]
+        s_out[j] = scale[j]
+    for r in range(s):
+        wr = wS[r]
+        for j in range(p):
+            h = H[r, j]
+            g[j] += h * wr
+            s_out[j] -= h * Z[r, j]
+    return g, s_out
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.linalg.blas as blas
 
 from . import _kernels as K
 from .backsolve import backsolve_arrays
 
-__all__ = ["SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
+__all__ = ["GramRows", "SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
 
 _EPS_COLLINEAR = 1e-10
 
@@ -51,6 +52,128 @@ def swap_search_cost(s: int, n: int, p: int) -> tuple[int, int]:
     return 3 * 8 * s * p, s * s * p + n * p + s * s * n
 
 
+class GramRows:
+    """Rows ``A^T a_j`` (float64, length p) of the Gram matrix, computed on demand and cached.
+
+    Missing rows are computed together by one BLAS product ``A_J^T A``, so the restarts of the
+    local search (greedy start, perturbations) pay only for the columns they have not met yet.
+    The cache is emptied when it would exceed ``max_rows`` rows.
+    """
+
+    def __init__(self, A: np.ndarray, max_rows: int):
+        self.A = A
+        self.max_rows = max(1, int(max_rows))
+        self._rows: dict[int, np.ndarray] = {}
+
+    def get(self, idx) -> np.ndarray:
+        idx = [int(j) for j in idx]
+        missing = [j for j in dict.fromkeys(idx) if j not in self._rows]
+        if missing:
+            if len(self._rows) + len(missing) > self.max_rows:
+                keep = set(idx)
+                self._rows = {j: r for j, r in self._rows.items() if j in keep}
+            block = K.gather_columns(self.A, np.asarray(missing, dtype=np.int64)).T @ self.A
+            for t, j in enumerate(missing):
+                self._rows[j] = np.asarray(block[t], dtype=np.float64)
+        if not idx:
+            return np.zeros((0, self.A.shape[1]))
+        return np.stack([self._rows[j] for j in idx])
+
+
+class _SupportState:
+    """``H = A_S^T A``, ``Minv = (A_S^T A_S + ridge I)^-1`` and ``Z = Minv H`` for a support S.
+
+    Rows are kept in preallocated k x p buffers. Removing a member is a Schur-complement
+    downdate and adding one a bordering update, each O(s p); every ``refresh_every`` moves
+    the factors are recomputed from scratch to stop rounding drift.
+    """
+
+    refresh_every = 25
+
+    def __init__(self, gram: GramRows, S, k: int, p: int, scale: np.ndarray, ridge: float):
+        self.gram, self.scale, self.ridge = gram, scale, ridge
+        self.S = [int(j) for j in S]
+        self.H = np.empty((k, p))
+        self.Z = np.empty((k, p))
+        self.Minv = np.empty((k, k))
+        s = len(self.S)
+        if s:
+            self.H[:s] = gram.get(self.S)
+        self.refresh()
+
+    def __len__(self) -> int:
+        return len(self.S)
+
+    @property
+    def s(self) -> int:
+        return len(self.S)
+
+    def refresh(self) -> bool:
+        """Recompute Minv and Z from H; False if the support is numerically singular."""
+        self.moves = 0
+        s = self.s
+        if s == 0:
+            return True
+        H = self.H[:s]
+        M = H[:, self.S]
+        M = 0.5 * (M + M.T)
+        M[np.diag_indices(s)] += self.ridge
+        try:
+            fac = sla.cho_factor(M, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return False
+        self.Minv[:s, :s] = sla.cho_solve(fac, np.eye(s), check_finite=False)
+        np.matmul(self.Minv[:s, :s], H, out=self.Z[:s])
+        return True
+
+    def remove(self, r: int) -> None:
+        s = self.s
+        Minv, Z = self.Minv[:s, :s], self.Z[:s]
+        m_r = Minv[:, r].copy()
+        z_r = Z[r].copy()
+        piv = m_r[r]
+        # Downdate (in-place rank-1 BLAS updates), then move the last member into slot r.
+        blas.dger(-1.0 / piv, z_r, m_r, a=Z.T, overwrite_a=1)
+        Minv -= np.outer(m_r / piv, m_r)
+        last = s - 1
+        if r != last:
+            self.S[r] = self.S[last]
+            self.H[r] = self.H[last]
+            self.Z[r] = self.Z[last]
+            self.Minv[r, :s] = self.Minv[last, :s]
+            self.Minv[:s, r] = self.Minv[:s, last]
+            self.Minv[r, r] = self.Minv[last, last]
+        self.S.pop()
+
+    def add(self, j: int, row: np.ndarray) -> None:
+        s = self.s
+        if s == 0:
+            c = self.scale[j]
+            self.H[0] = row
+            self.Z[0] = row / c
+            self.Minv[0, 0] = 1.0 / c
+            self.S.append(j)
+            return
+        H, Z, Minv = self.H[:s], self.Z[:s], self.Minv[:s, :s]
+        u = Z[:, j].copy()
+        c = self.scale[j] - float(H[:, j] @ u)
+        bottom = (row - u @ H) / c
+        blas.dger(-1.0, bottom, u, a=Z.T, overwrite_a=1)
+        Minv += np.outer(u, u) / c
+        self.Minv[:s, s] = -u / c
+        self.Minv[s, :s] = -u / c
+        self.Minv[s, s] = 1.0 / c
+        self.H[s] = row
+        self.Z[s] = bottom
+        self.S.append(j)
+
+    def after_move(self) -> bool:
+        self.moves += 1
+        if self.moves >= self.refresh_every:
+            return self.refresh()
+        return True
+
+
 def swap_search(
     A: np.ndarray,
     b: np.ndarray,
@@ -62,6 +185,7 @@ def swap_search(
     w_ref: np.ndarray | None = None,
     col_sq: np.ndarray | None = None,
     Atb: np.ndarray | None = None,
+    gram: GramRows | None = None,
     max_moves: int | None = None,
     rtol: float = 1e-10,
 ) -> SwapResult:
@@ -71,58 +195,44 @@ def swap_search(
         col_sq = K.col_sq_norms(A)
     if Atb is None:
         Atb = K.rmatvec(A, b)
+    if gram is None:
+        gram = GramRows(A, max_rows=4 * k + 16)
     scale = col_sq + ridge
-    ref_term = (ridge * w_ref) if (ridge and w_ref is not None) else None
+    ref_term = (ridge * w_ref) if (ridge and w_ref is not None) else np.zeros(p)
     if max_moves is None:
         max_moves = max(100, 10 * k)
 
-    S = list(np.flatnonzero(w))
     w = w.copy()
-    AS = K.gather_columns(A, np.asarray(S, dtype=np.int64))
-    H = (AS.T @ A).astype(np.float64, copy=False) if S else np.zeros((0, p))
-    H = np.ascontiguousarray(H)
+    state = _SupportState(gram, np.flatnonzero(w), k, p, scale, ridge)
     history = [f]
     n_swaps = n_adds = 0
     swap_optimal = False
     in_support = np.zeros(p, dtype=np.bool_)
-    in_support[S] = True
+    in_support[state.S] = True
+    tiny = np.finfo(float).tiny
 
     for _ in range(max_moves):
-        s = len(S)
-        Sarr = np.asarray(S, dtype=np.int64)
+        s = state.s
+        Sarr = np.asarray(state.S, dtype=np.int64)
         wS = w[Sarr]
-        # Gradient outside S: g = A^T (A w - b) + ridge (w - w_ref) = H^T w_S - A^T b - ridge w_ref.
-        g = H.T @ wS - Atb if s else -Atb.copy()
-        if ref_term is not None:
-            g -= ref_term
-        if s:
-            Ht = H.copy()
-            Ht[np.arange(s), Sarr] += ridge
-            Mmat = Ht[:, Sarr]
-            Mmat = 0.5 * (Mmat + Mmat.T)
-            try:
-                fac = sla.cho_factor(Mmat, lower=True, check_finite=False)
-            except np.linalg.LinAlgError:
-                break  # numerically singular support: nothing reliable to score
-            Z = sla.cho_solve(fac, Ht, check_finite=False)
-            proj = np.einsum("ij,ij->j", Ht, Z)
-            s_out = scale - proj
-            minv_diag = np.diag(sla.cho_solve(fac, np.eye(s), check_finite=False)).copy()
-            minv_diag = np.maximum(minv_diag, np.finfo(float).tiny)
-        else:
-            s_out = scale.copy()
+        H, Z = state.H[:s], state.Z[:s]
+        # Gradient: g = A^T (A w - b) + ridge (w - w_ref) = H^T w_S - A^T b (- ridge w_ref off S).
+        # The ridge only touches columns of S (a~_i^T a~_j = a_i^T a_j + ridge [i = j]), which
+        # are never scored, so the raw H serves for every column outside S.
+        g, s_out = K.swap_gradient_and_residual_norms(H, Z, wS, Atb, ref_term, scale)
 
-        tol_abs = rtol * max(abs(f), np.finfo(float).tiny)
+        tol_abs = rtol * max(abs(f), tiny)
         move = None
         if s < k:
             j, delta = K.best_add(g, s_out, scale, in_support, _EPS_COLLINEAR)
             if j >= 0 and delta < -tol_abs:
                 move = (None, int(j))
         if move is None and s:
-            root = np.sqrt(minv_diag)
-            T = Z / root[:, None]
-            beta = wS / root
-            r, j, delta = K.best_swap(T, beta, g, s_out, scale, in_support, _EPS_COLLINEAR)
+            inv_root = 1.0 / np.sqrt(np.maximum(np.diag(state.Minv[:s, :s]), tiny))
+            beta = wS * inv_root
+            r, j, delta = K.best_swap(
+                Z, inv_root, beta, g, s_out, scale, in_support, _EPS_COLLINEAR
+            )
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
         if move is None:
@@ -130,33 +240,28 @@ def swap_search(
             break
 
         r, j = move
-        S_new = list(S)
-        if r is None:
-            S_new.append(j)
-        else:
-            S_new[r] = j
-        order = np.argsort(S_new)
-        S_sorted = np.asarray(S_new, dtype=np.int64)[order]
-        wS_new, f_new = backsolve_arrays(A, b, S_sorted, ridge, w_ref)
+        S_new = np.sort(np.append(np.delete(Sarr, r), j) if r is not None else np.append(Sarr, j))
+        wS_new, f_new = backsolve_arrays(A, b, S_new, ridge, w_ref)
         if not f_new < f - tol_abs:
             # The score said "improves" but the exact refit disagrees: the remaining gains are
             # below the numerical resolution. Stop here.
             swap_optimal = True
             break
-        new_row = K.rmatvec(A, K.gather_columns(A, np.array([j])).ravel().astype(np.float64))
+        row = gram.get([j])[0]
         if r is None:
-            H = np.vstack([H, new_row[None, :]])
             n_adds += 1
         else:
-            in_support[S[r]] = False
-            H[r] = new_row
+            in_support[state.S[r]] = False
+            state.remove(r)
             n_swaps += 1
+        state.add(j, row)
         in_support[j] = True
-        S = S_new
         w[:] = 0.0
-        w[S_sorted] = wS_new
+        w[S_new] = wS_new
         f = f_new
         history.append(f)
+        if not state.after_move():
+            break  # numerically singular support: nothing reliable to score
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
 
 
@@ -174,6 +279,7 @@ def perturbation_search(
     w_ref: np.ndarray | None = None,
     col_sq: np.ndarray | None = None,
     Atb: np.ndarray | None = None,
+    gram: GramRows | None = None,
     max_moves: int | None = None,
 ) -> tuple[np.ndarray, float, list]:
     """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
@@ -198,7 +304,17 @@ def perturbation_search(
         w2 = np.zeros(p)
         w2[S2] = wS
         res = swap_search(
-            A, b, k, w2, f2, ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, max_moves=max_moves
+            A,
+            b,
+            k,
+            w2,
+            f2,
+            ridge=ridge,
+            w_ref=w_ref,
+            col_sq=col_sq,
+            Atb=Atb,
+            gram=gram,
+            max_moves=max_moves,
         )
         if res.objective < f - 1e-12 * abs(f):
             w, f = res.coef, res.objective

@@ -7,10 +7,11 @@ import time
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from . import _kernels as K
 from .iht import iht
-from .local_search import perturbation_search, swap_search, swap_search_cost
+from .local_search import GramRows, perturbation_search, swap_search, swap_search_cost
 from .problem import SparseProblem
 from .solution import SparseSolution
 
@@ -23,6 +24,8 @@ SWAP_MAX_WORK = 2 * 10**9
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: ``AUTO_PERTURBATION_SIZE``.
 AUTO_PERTURBATIONS = 20
+#: BLAS threads during the local search (its many small products are latency-bound).
+LOCAL_SEARCH_BLAS_THREADS = 1
 AUTO_PERTURBATION_SIZE = 10**5
 
 
@@ -146,7 +149,9 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
     w_ref = problem.w_ref if problem.has_w_ref else None
     col_sq = problem.column_sq_norms()
     Atb = K.rmatvec(A, b)
-    common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, max_moves=max_swaps)
+    # One cache of Gram rows serves every restart; it holds at most SWAP_MEMORY_LIMIT / 3.
+    gram = GramRows(A, max_rows=max(4 * k, SWAP_MEMORY_LIMIT // (24 * problem.n_features)))
+    common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, gram=gram, max_moves=max_swaps)
     incumbents = []
 
     sw = swap_search(A, b, k, w, f, **common)
@@ -285,16 +290,19 @@ def solve(
             )
             _log(verbose, "swap search skipped: " + info["local_search_skipped"])
         else:
-            w, f, incumbents, swap_optimal = _local_search(
-                problem,
-                w,
-                f,
-                max_swaps=max_swaps,
-                n_perturbations=n_perturbations,
-                random_state=random_state,
-                info=info,
-                verbose=verbose,
-            )
+            # The local search is a loop of small BLAS calls (s x s factorisations, s x p
+            # products): latency-bound, so extra BLAS threads only add synchronisation cost.
+            with threadpool_limits(limits=LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
+                w, f, incumbents, swap_optimal = _local_search(
+                    problem,
+                    w,
+                    f,
+                    max_swaps=max_swaps,
+                    n_perturbations=n_perturbations,
+                    random_state=random_state,
+                    info=info,
+                    verbose=verbose,
+                )
             history.extend(incumbents)
             if swap_optimal:
                 optimality = "swap-optimal"
