@@ -4,6 +4,7 @@ minimize 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2   subject to ||w||_0 <= k
 """
 
 from .backsolve import backsolve
+from .datasets import make_correlated_regression
 from .estimators import SparseLinearRegression, SparseLinearRegressionCV
 from .problem import SparseProblem
 from .protocol import Solver
@@ -19,5 +20,6 @@ __all__ = [
     "SparseProblem",
     "SparseSolution",
     "backsolve",
+    "make_correlated_regression",
     "solve",
 ]

@@ -24,6 +24,8 @@ SWAP_MAX_WORK = 2 * 10**9
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: ``AUTO_PERTURBATION_SIZE``.
 AUTO_PERTURBATIONS = 20
+#: An active-set round that lowers F by less than this (relative) ends the rounds.
+ACTIVE_SET_RTOL = 1e-4
 #: BLAS threads during the local search (its many small products are latency-bound).
 LOCAL_SEARCH_BLAS_THREADS = 1
 AUTO_PERTURBATION_SIZE = 10**5
@@ -64,8 +66,12 @@ def _screen_scores(g, col_sq, ridge):
     return out
 
 
-def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=30):
-    """IHT on a working set of columns, grown by full-gradient checks."""
+def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=10):
+    """IHT on a working set of columns, grown by full-gradient checks.
+
+    Rounds stop when no outside column passes the entry screen, when a round lowers F by less
+    than ``ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``.
+    """
     A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
     p = problem.n_features
     w_ref = problem.w_ref if problem.has_w_ref else None
@@ -83,6 +89,7 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=30):
     score[nz] = np.inf
     W = np.sort(K.topk_abs(score, size))
     ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
+    f_prev = np.inf
     for rounds in range(1, max_rounds + 1):  # noqa: B007
         B = K.gather_columns(A, W)
         ref_W = w_ref[W] if w_ref is not None else None
@@ -117,11 +124,12 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=30):
             verbose,
             f"active set round {rounds}: |W|={W.size}, F={f:.6g}, {viol.size} outside candidates",
         )
-        if viol.size == 0:
+        if viol.size == 0 or (np.isfinite(f_prev) and f_prev - f <= ACTIVE_SET_RTOL * abs(f_prev)):
             converged = res.converged
             break
         if n_iter >= max_iter:
             break
+        f_prev = f
         add = viol[np.argsort(-outside[viol])[: max(k // 2, 10)]]
         # New working set: the support, the strongest other members of W, the entrants.
         extra = np.setdiff1d(W, nz)
