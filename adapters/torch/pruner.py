@@ -246,19 +246,21 @@ def _check_layer_k(targets, slices, sparsity, scope):
 
 def _plan_groups(problems, ks, n, limit, block_mode, n_target):
     """Pack consecutive problems into groups whose A (plus workspace) fits ``limit``."""
+    total = sum(p.size for p in problems)
+    reserve = min(_GRAD_RESERVE, 8 * n * total)  # per-sample gradient buffers while filling A
 
     def ws(i):
         pb = problems[i]
         return problem_bytes(n, pb.size, max(ks[i], 1)) - 4 * n * pb.size
 
     need_all = 4 * n * sum(p.size for p in problems) + max(ws(i) for i in range(len(problems)))
-    need_all += _GRAD_RESERVE
+    need_all += reserve
     if need_all <= limit:
         return [list(range(len(problems)))], need_all
     if not block_mode:
         per_row = need_all / n
-        n_fit = int((limit - _GRAD_RESERVE) // per_row) if limit > _GRAD_RESERVE else 0
-        bs_fit = int(max(1, (limit - _GRAD_RESERVE) // (3 * 4 * n))) if limit > _GRAD_RESERVE else 1
+        n_fit = int((limit - reserve) // per_row) if limit > reserve else 0
+        bs_fit = int(max(1, (limit - reserve) // (3 * 4 * n))) if limit > reserve else 1
         bs_hint = min(max(n_target, 1), 2 ** int(math.log2(max(bs_fit, 1))))
         raise ValueError(
             f"the Fisher matrix A (n_samples={n} x p={problems[0].size}, float32) and the "
@@ -269,7 +271,7 @@ def _plan_groups(problems, ks, n, limit, block_mode, n_target):
         )
     groups, cur, cur_cols, cur_ws = [], [], 0, 0
     for i, pb in enumerate(problems):
-        one = 4 * n * pb.size + ws(i) + _GRAD_RESERVE
+        one = 4 * n * pb.size + ws(i) + reserve
         if one > limit:
             raise ValueError(
                 f"one block of {pb.size} columns needs about {format_bytes(one)} with "
@@ -277,7 +279,7 @@ def _plan_groups(problems, ks, n, limit, block_mode, n_target):
                 f"block_size or n_samples, or raise memory_limit."
             )
         new_ws = max(cur_ws, ws(i))
-        if cur and 4 * n * (cur_cols + pb.size) + new_ws + _GRAD_RESERVE > limit:
+        if cur and 4 * n * (cur_cols + pb.size) + new_ws + reserve > limit:
             groups.append(cur)
             cur, cur_cols, new_ws = [], 0, ws(i)
         cur.append(i)
@@ -285,8 +287,7 @@ def _plan_groups(problems, ks, n, limit, block_mode, n_target):
         cur_ws = new_ws
     groups.append(cur)
     peak = max(
-        4 * n * sum(problems[i].size for i in g) + max(ws(i) for i in g) + _GRAD_RESERVE
-        for g in groups
+        4 * n * sum(problems[i].size for i in g) + max(ws(i) for i in g) + reserve for g in groups
     )
     return groups, peak
 

@@ -81,10 +81,8 @@ def _match(patterns: list[str], names: list[str], arg: str) -> set[str]:
         elif pat in names:
             chosen.add(pat)
         else:
-            close = (
-                difflib.get_close_matches(pat, names, n=3)
-                or [n for n in names if n.startswith(pat + ".")][:3]
-            )
+            close = [n for n in names if n.startswith(pat + ".")][:3]
+            close = close or difflib.get_close_matches(pat, names, n=3)
             hint = f" Did you mean {close}?" if close else ""
             raise ValueError(f"{arg}: {pat!r} is not a parameter name of the model.{hint}")
     return chosen
