@@ -67,10 +67,10 @@ def _parser() -> argparse.ArgumentParser:
         "--ridge",
         type=float,
         default=None,
-        help="relative ridge for chita/chita++ (default: the demo's tuned 0.03)",
+        help="relative ridge for chita/chita++ (default: 1e-3 for chita, 0.03 for chita++)",
     )
     d.add_argument(
-        "--stages", type=int, default=None, help="stages of chita++ (default: the demo's 5)"
+        "--stages", type=int, default=None, help="stages of chita++ (default: the demo's 10)"
     )
     d.add_argument(
         "--threads",

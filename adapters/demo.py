@@ -23,8 +23,8 @@ __all__ = ["DemoConfig", "run_demo", "format_table", "METHOD_SETTINGS"]
 #: Per-method settings used by the demo (chosen on the demo; see docs/pruning.md).
 METHOD_SETTINGS = {
     "magnitude": {},
-    "chita": {"ridge": 0.03},
-    "chita++": {"ridge": 0.03, "stages": 5},
+    "chita": {"ridge": 1e-3},
+    "chita++": {"ridge": 0.03, "stages": 10},
 }
 
 
@@ -38,6 +38,7 @@ class DemoConfig:
     threads: int | None = 1
     progress: bool = True
     overrides: dict = field(default_factory=dict)
+    cache_dir: Path | None = None  # where the trained weights are cached (default: output)
 
 
 def _settings(method: str, cfg: DemoConfig) -> dict:
@@ -67,7 +68,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     t0 = time.perf_counter()
     model, cached = load_or_train(
         MLPNet,
-        out / f"mlpnet_digits28_seed{cfg.seed}.pt",
+        Path(cfg.cache_dir or out) / f"mlpnet_digits28_seed{cfg.seed}.pt",
         data.X_train,
         data.y_train,
         seed=cfg.seed,
