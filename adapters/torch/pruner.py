@@ -497,7 +497,8 @@ def _stage(
             solver_info["optimality"].add(str(getattr(sol, "optimality", "none")))
             solver_info["time"] += float(getattr(sol, "time", 0.0))
         rec.time_solve += time.perf_counter() - t0
-        del A
+        # Drop every reference to this group's A (problem, views) before the next is built.
+        A = Ab = prob = sol = None  # noqa: F841
     solver_info["optimality"] = sorted(solver_info["optimality"])
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
