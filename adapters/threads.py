@@ -1,8 +1,8 @@
 """Thread counts for torch, Numba and BLAS in one call (used by the CLI and the benchmarks).
 
 On small machines, oversubscription costs far more than parallelism gains: on the 2-vCPU
-machine used for the benchmarks, a 500x500 Cholesky took 0.77 s with 2 OpenBLAS threads and
-3 ms with one, and the whole MLPNet prune ran 3-4x faster single-threaded.
+machine used for the benchmarks, a 500x500 Cholesky took 50 ms with 2 threads and 1.6 ms with
+one, and the MLPNet prune ran 4x faster single-threaded (``benchmarks/tune_mlpnet.py``).
 """
 
 from __future__ import annotations
