@@ -1,0 +1,33 @@
+"""PyTorch adapter: prune networks with CHITA / CHITA++ (L0-constrained least squares).
+
+Importing this package needs the optional extra: ``pip install "chita[torch]"``.
+
+>>> from adapters.torch import prune
+>>> report = prune(model, (X, y), sparsity=0.9, method="chita")   # doctest: +SKIP
+>>> print(report.summary())                                       # doctest: +SKIP
+"""
+
+from .._require import require_torch
+
+require_torch()
+
+from .masks import MASK_MODES, make_permanent  # noqa: E402
+from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
+from .pruner import METHODS, SCOPES, DefaultSolver, prune  # noqa: E402
+from .report import LayerStats, PruneReport, StageRecord  # noqa: E402
+from .targets import resolve_targets  # noqa: E402
+
+__all__ = [
+    "MASK_MODES",
+    "METHODS",
+    "SCOPES",
+    "DefaultSolver",
+    "LayerStats",
+    "PruneReport",
+    "StageRecord",
+    "conv_grad_sample",
+    "linear_grad_sample",
+    "make_permanent",
+    "prune",
+    "resolve_targets",
+]

@@ -1,0 +1,44 @@
+"""``chita demo`` end to end on a small setting."""
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from adapters.cli import main  # noqa: E402
+
+
+def test_demo_writes_table_plot_and_json(tmp_path, capsys):
+    args = [
+        "demo",
+        "--sparsities",
+        "0.5,0.9",
+        "--methods",
+        "magnitude,chita",
+        "--n-samples",
+        "64",
+        "--output",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| sparsity |" in out and "magnitude acc" in out and "chita acc" in out
+    res = json.loads((tmp_path / "demo_results.json").read_text())
+    assert len(res["runs"]) == 4 and res["weights_cached"] is False
+    assert (tmp_path / "demo_accuracy.png").stat().st_size > 1000
+    for run in res["runs"]:
+        assert run["achieved_sparsity"] == pytest.approx(run["sparsity"], abs=1e-4)
+        assert 0.0 <= run["test_accuracy"] <= 1.0
+    # second run reuses the cached weights
+    assert main(args[:-1] + ["--no-progress", "--methods", "magnitude"]) == 0
+    assert json.loads((tmp_path / "demo_results.json").read_text())["weights_cached"] is True
+
+
+def test_demo_rejects_bad_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--sparsities", "1.5"])
+    with pytest.raises(SystemExit):
+        main(["demo", "--methods", "random"])
