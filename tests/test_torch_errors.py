@@ -4,18 +4,18 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from torch import nn  # noqa: E402
 
-torch = pytest.importorskip("torch")
-from chita_torch_helpers import (  # noqa: E402
+from adapters.torch import prune  # noqa: E402
+
+from .chita_torch_helpers import (
     TinyConvNet,
     assert_unchanged,
     conv_data,
     state_of,
     trained_mlp,
 )
-from torch import nn  # noqa: E402
-
-from adapters.torch import prune  # noqa: E402
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-from chita_torch_helpers import reference_per_sample_grads  # noqa: E402
+import torch
 from torch import nn  # noqa: E402
 
 from adapters.torch.per_sample_grads import Segment, fill_rows  # noqa: E402
 from adapters.torch.targets import resolve_targets  # noqa: E402
+
+from .chita_torch_helpers import reference_per_sample_grads
 
 
 def _hook_grads(model, x, y, scale=1.0, loss_fn=None):

@@ -1,13 +1,13 @@
 """The three mask modes: identical outputs, prune/parametrize conventions, state_dict loading."""
 
 import pytest
-
-torch = pytest.importorskip("torch")
-from chita_torch_helpers import TinyConvNet, conv_data  # noqa: E402
+import torch
 from torch.nn.utils import parametrize  # noqa: E402
 from torch.nn.utils import prune as torch_prune  # noqa: E402
 
 from adapters.torch import make_permanent, prune  # noqa: E402
+
+from .chita_torch_helpers import TinyConvNet, conv_data
 
 
 def _pruned(mode, method="chita"):

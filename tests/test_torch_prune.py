@@ -2,18 +2,17 @@
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
+from adapters.torch import prune  # noqa: E402
+from adapters.torch.allocation import n_zeros, stage_sparsities  # noqa: E402
 
-from chita_torch_helpers import (  # noqa: E402
+from .chita_torch_helpers import (
     TinyConvNet,
     TinyMLP,
     conv_data,
     trained_mlp,
 )
-
-from adapters.torch import prune  # noqa: E402
-from adapters.torch.allocation import n_zeros, stage_sparsities  # noqa: E402
 
 
 def _zeros(model, names):
