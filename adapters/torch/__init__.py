@@ -13,7 +13,7 @@ require_torch()
 
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
-from .pruner import METHODS, SCOPES, DefaultSolver, prune  # noqa: E402
+from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
 from .report import LayerStats, PruneReport, StageRecord  # noqa: E402
 from .targets import resolve_targets  # noqa: E402
 
@@ -21,7 +21,7 @@ __all__ = [
     "MASK_MODES",
     "METHODS",
     "SCOPES",
-    "DefaultSolver",
+    "default_solver",
     "LayerStats",
     "PruneReport",
     "StageRecord",

@@ -23,7 +23,7 @@ import torch
 
 from .per_sample_grads import Segment, fill_rows
 
-__all__ = ["collect_samples", "build_matrix", "matvec64", "col_sq_norms64", "chunk_rows"]
+__all__ = ["collect_samples", "build_matrix", "chunk_rows"]
 
 #: Bytes of per-sample gradients held at once while filling A.
 GRAD_BUFFER_BYTES = 256 * 2**20
@@ -138,20 +138,3 @@ def build_matrix(
         if progress is not None:
             progress(len(x))
     return A
-
-
-def matvec64(A: np.ndarray, w: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """``A @ w`` accumulated in float64 (A float32), without a float64 copy of A."""
-    out = np.zeros(A.shape[0])
-    for c in range(0, A.shape[1], chunk):
-        out += A[:, c : c + chunk].astype(np.float64) @ w[c : c + chunk]
-    return out
-
-
-def col_sq_norms64(A: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Squared column norms ``diag(A^T A)`` in float64."""
-    out = np.empty(A.shape[1])
-    for c in range(0, A.shape[1], chunk):
-        blk = A[:, c : c + chunk].astype(np.float64)
-        out[c : c + chunk] = np.einsum("ij,ij->j", blk, blk)
-    return out

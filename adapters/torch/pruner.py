@@ -26,11 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from sparse_regression import SparseProblem, backsolve, solve
+from sparse_regression import IHTSolver, SparseProblem, backsolve
+from sparse_regression.linalg import column_sq_norms, matvec
 
 from .allocation import enforce_guard, guarded_topk, n_zeros, stage_sparsities
 from .allocation import topk_mask as _topk_mask
-from .fisher import build_matrix, col_sq_norms64, collect_samples, matvec64
+from .fisher import build_matrix, collect_samples
 from .masks import MASK_MODES, write_back
 from .memory import format_bytes, parse_memory_limit, problem_bytes
 from .per_sample_grads import Segment
@@ -38,7 +39,7 @@ from .report import LayerStats, PruneReport, StageRecord
 from .snapshot import ModelSnapshot
 from .targets import Target, resolve_targets
 
-__all__ = ["prune", "METHODS", "SCOPES", "DefaultSolver"]
+__all__ = ["prune", "METHODS", "SCOPES", "default_solver"]
 
 METHODS = ("magnitude", "chita", "chita++")
 SCOPES = ("global", "layer")
@@ -46,36 +47,15 @@ SCOPES = ("global", "layer")
 _GRAD_RESERVE = 256 * 2**20
 
 
-class DefaultSolver:
-    """The core :func:`sparse_regression.solve` with the pruner's settings.
+def default_solver(random_state=None) -> IHTSolver:
+    """The core solver with the pruner's settings.
 
-    IHT with line search from the magnitude start and an exact backsolve; the active set and
-    the swap search are off: with n << k (pruning) IHT converges in a few full-gradient
-    iterations, while the swap search costs O(k^2 p) per move. Pass
+    IHT with line search from the magnitude start and exact backsolves. The active set and the
+    swap search are off: with n << k (pruning) IHT converges in a few full-gradient passes,
+    and the exact swap search is sized for regression problems. Pass
     ``solver=sparse_regression.IHTSolver(...)`` to choose other settings.
     """
-
-    def __init__(
-        self,
-        max_iter: int = 1000,
-        active_set: bool = False,
-        local_search: bool = False,
-        random_state=None,
-    ):
-        self.max_iter = max_iter
-        self.active_set = active_set
-        self.local_search = local_search
-        self.random_state = random_state
-
-    def solve(self, problem, warm_start=None):
-        return solve(
-            problem,
-            w0=warm_start,
-            max_iter=self.max_iter,
-            active_set=self.active_set,
-            local_search=self.local_search,
-            random_state=self.random_state,
-        )
+    return IHTSolver(active_set=False, local_search=False, random_state=random_state)
 
 
 @dataclass
@@ -338,7 +318,7 @@ def prune(
     guard = scope == "global"
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     if solver is None:
-        solver = DefaultSolver(random_state=random_state)
+        solver = default_solver(random_state)
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
@@ -465,7 +445,7 @@ def _stage(
                 model, batches, _segments(tlist, slices, lo, hi), loss_fn, hi - lo, bar.update
             )
         if mean_diag is None:
-            mean_diag = float(col_sq_norms64(A).mean())
+            mean_diag = float(column_sq_norms(A).mean())
         rec.time_gradients += time.perf_counter() - t0
         rec.n_passes += 1
         ridge_abs = ridge * mean_diag
@@ -478,7 +458,7 @@ def _stage(
             if k == 0 or k == pb.size:
                 continue  # nothing to solve: all pruned / all kept (magnitude values stand)
             Ab = A[:, pb.lo - lo : pb.hi - lo]
-            bvec = matvec64(Ab, wb)
+            bvec = matvec(Ab, wb)
             if first_order:
                 bvec -= 1.0 / math.sqrt(n)
             prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb)
