@@ -9,7 +9,7 @@ from .estimators import SparseLinearRegression, SparseLinearRegressionCV
 from .problem import SparseProblem
 from .protocol import Solver
 from .solution import OPTIMALITY_LEVELS, SparseSolution
-from .solve import IHTSolver, solve
+from .solver import IHTSolver, solve
 
 __all__ = [
     "OPTIMALITY_LEVELS",

@@ -33,6 +33,7 @@ __all__ = [
     "best_swap",
     "best_add",
     "swap_gradient_and_residual_norms",
+    "sym_rank1_update",
 ]
 
 _PARALLEL_MIN_WORK = 200_000  # multiply-adds below which the serial kernel is faster
@@ -318,10 +319,23 @@ def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
     best = 0.0
     bi = -1
     bj = -1
+    # delta < 0  <=>  g^2 - 2 beta T g > beta^2 s, with |T| <= t_j = ||P_S a~_j||
+    # (t_j^2 = scale_j - s_j). So no column can improve row r once
+    # |beta_r| >= max_j |g_j| (t_j + sqrt(scale_j)) / s_j: such rows are skipped (exact).
+    beta_crit = 0.0
+    for j in range(p):
+        if not in_support[j] and s_out[j] > eps * scale[j]:
+            t = np.sqrt(max(scale[j] - s_out[j], 0.0))
+            v = abs(gout[j]) * (t + np.sqrt(scale[j])) / s_out[j]
+            if v > beta_crit:
+                beta_crit = v
+    beta_crit *= 1.0 + 1e-9  # margin for rounding in s_out and t
     for r in range(nrow):
         br = beta[r]
         ir = inv_root[r]
         base = 0.5 * br * br
+        if abs(br) >= beta_crit:
+            continue
         for j in range(p):
             if in_support[j]:
                 continue
@@ -358,6 +372,15 @@ def swap_gradient_and_residual_norms(H, Z, wS, Atb, ref_term, scale):
             g[j] += h * wr
             s_out[j] -= h * Z[r, j]
     return g, s_out
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def sym_rank1_update(M, s, alpha, x):
+    """In place: ``M[:s, :s] += alpha x x^T``."""
+    for i in range(s):
+        ax = alpha * x[i]
+        for j in range(s):
+            M[i, j] += ax * x[j]
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .problem import SparseProblem
-from .solve import IHTSolver
+from .solver import IHTSolver
 
 __all__ = ["SparseLinearRegression", "SparseLinearRegressionCV"]
 

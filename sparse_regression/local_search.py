@@ -48,8 +48,9 @@ class SwapResult:
 
 
 def swap_search_cost(s: int, n: int, p: int) -> tuple[int, int]:
-    """(bytes held, multiply-adds per move) of the swap search for a support of size s."""
-    return 3 * 8 * s * p, s * s * p + n * p + s * s * n
+    """(bytes held, set-up multiply-adds) of the swap search over p columns for a support of
+    size s; each move then costs O(s p)."""
+    return 3 * 8 * s * p, s * n * p + s * s * p
 
 
 class GramRows:
@@ -88,7 +89,7 @@ class _SupportState:
     the factors are recomputed from scratch to stop rounding drift.
     """
 
-    refresh_every = 25
+    refresh_every = 25  # at least; large supports refresh every s/8 moves
 
     def __init__(self, gram: GramRows, S, k: int, p: int, scale: np.ndarray, ridge: float):
         self.gram, self.scale, self.ridge = gram, scale, ridge
@@ -115,6 +116,10 @@ class _SupportState:
         if s == 0:
             return True
         H = self.H[:s]
+        A = self.gram.A
+        n = A.shape[0]
+        if self.ridge > 0 and s > n:
+            return self._refresh_woodbury(A)
         M = H[:, self.S]
         M = 0.5 * (M + M.T)
         M[np.diag_indices(s)] += self.ridge
@@ -126,6 +131,27 @@ class _SupportState:
         np.matmul(self.Minv[:s, :s], H, out=self.Z[:s])
         return True
 
+    def _refresh_woodbury(self, A) -> bool:
+        """s > n: through K = ridge I + A_S A_S^T (n x n) and X = L^-1 A_S (L L^T = K),
+        ``M^-1 = (I - X^T X) / ridge`` and ``Z = M^-1 A_S^T A = X^T L^-1 A``: O(n^2 (s + p))
+        instead of O(s^2 (s + p))."""
+        s, n = self.s, A.shape[0]
+        AS = K.gather_columns(A, np.asarray(self.S, dtype=np.int64)).astype(np.float64)
+        Kmat = AS @ AS.T
+        Kmat[np.diag_indices(n)] += self.ridge
+        try:
+            L = sla.cholesky(Kmat, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return False
+        X = sla.solve_triangular(L, AS, lower=True, check_finite=False)
+        Minv = -(X.T @ X)
+        Minv[np.diag_indices(s)] += 1.0
+        Minv /= self.ridge
+        self.Minv[:s, :s] = Minv
+        Y = sla.solve_triangular(L, A.astype(np.float64), lower=True, check_finite=False)
+        np.matmul(X.T, Y, out=self.Z[:s])
+        return True
+
     def remove(self, r: int) -> None:
         s = self.s
         Minv, Z = self.Minv[:s, :s], self.Z[:s]
@@ -134,7 +160,7 @@ class _SupportState:
         piv = m_r[r]
         # Downdate (in-place rank-1 BLAS updates), then move the last member into slot r.
         blas.dger(-1.0 / piv, z_r, m_r, a=Z.T, overwrite_a=1)
-        Minv -= np.outer(m_r / piv, m_r)
+        K.sym_rank1_update(self.Minv, s, -1.0 / piv, m_r)
         last = s - 1
         if r != last:
             self.S[r] = self.S[last]
@@ -154,12 +180,12 @@ class _SupportState:
             self.Minv[0, 0] = 1.0 / c
             self.S.append(j)
             return
-        H, Z, Minv = self.H[:s], self.Z[:s], self.Minv[:s, :s]
+        H, Z = self.H[:s], self.Z[:s]
         u = Z[:, j].copy()
         c = self.scale[j] - float(H[:, j] @ u)
         bottom = (row - u @ H) / c
         blas.dger(-1.0, bottom, u, a=Z.T, overwrite_a=1)
-        Minv += np.outer(u, u) / c
+        K.sym_rank1_update(self.Minv, s, 1.0 / c, u)
         self.Minv[:s, s] = -u / c
         self.Minv[s, :s] = -u / c
         self.Minv[s, s] = 1.0 / c
@@ -169,7 +195,7 @@ class _SupportState:
 
     def after_move(self) -> bool:
         self.moves += 1
-        if self.moves >= self.refresh_every:
+        if self.moves >= max(self.refresh_every, self.s // 8):
             return self.refresh()
         return True
 
@@ -187,9 +213,19 @@ def swap_search(
     Atb: np.ndarray | None = None,
     gram: GramRows | None = None,
     max_moves: int | None = None,
+    const: float = 0.0,
+    exact_every: int = 1,
     rtol: float = 1e-10,
 ) -> SwapResult:
-    """Swap (and fill) local search from ``w``, an exact minimiser on its support."""
+    """Swap (and fill) local search from ``w``, an exact minimiser on its support.
+
+    ``F`` here is ``1/2||Aw - b||^2 + ridge/2||w - w_ref||^2 + const`` (``const`` lets a caller
+    search over a subset of columns while reporting the full objective). With
+    ``exact_every = m > 1`` moves are applied from the incrementally updated factors and the
+    support is backsolved exactly (float64) only every m moves: a checkpoint is kept only if
+    ``F`` really decreased, otherwise the search returns to the last checkpoint and continues
+    with exact checks after every move. ``history`` holds exact values only.
+    """
     p = A.shape[1]
     if col_sq is None:
         col_sq = K.col_sq_norms(A)
@@ -199,8 +235,13 @@ def swap_search(
         gram = GramRows(A, max_rows=4 * k + 16)
     scale = col_sq + ridge
     ref_term = (ridge * w_ref) if (ridge and w_ref is not None) else np.zeros(p)
+    rhs = Atb + ref_term  # A~^T b~: the right-hand side of the normal equations
     if max_moves is None:
         max_moves = max(100, 10 * k)
+
+    def exact(S_sorted):
+        wS, fS = backsolve_arrays(A, b, S_sorted, ridge, w_ref)
+        return wS, fS + const
 
     w = w.copy()
     state = _SupportState(gram, np.flatnonzero(w), k, p, scale, ridge)
@@ -210,6 +251,17 @@ def swap_search(
     in_support = np.zeros(p, dtype=np.bool_)
     in_support[state.S] = True
     tiny = np.finfo(float).tiny
+    checkpoint = (w.copy(), f, n_swaps, n_adds)
+    f_check = f
+    pending = 0  # moves since the last exact checkpoint
+
+    def back_to_checkpoint():
+        nonlocal w, f, n_swaps, n_adds, pending, state, in_support
+        w, f, n_swaps, n_adds = checkpoint[0].copy(), checkpoint[1], checkpoint[2], checkpoint[3]
+        state = _SupportState(gram, np.flatnonzero(w), k, p, scale, ridge)
+        in_support[:] = False
+        in_support[state.S] = True
+        pending = 0
 
     for _ in range(max_moves):
         s = state.s
@@ -236,17 +288,34 @@ def swap_search(
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
         if move is None:
-            swap_optimal = True
+            if pending:
+                S_sorted = np.sort(Sarr)
+                wS_ex, f_ex = exact(S_sorted)
+                if f_ex < f_check - rtol * abs(f_check):
+                    w[:] = 0.0
+                    w[S_sorted] = wS_ex
+                    f = f_ex
+                    history.append(f)
+                    swap_optimal = True
+                else:
+                    back_to_checkpoint()
+                    exact_every = 1
+                    continue
+            else:
+                swap_optimal = True
             break
 
         r, j = move
-        S_new = np.sort(np.append(np.delete(Sarr, r), j) if r is not None else np.append(Sarr, j))
-        wS_new, f_new = backsolve_arrays(A, b, S_new, ridge, w_ref)
-        if not f_new < f - tol_abs:
-            # The score said "improves" but the exact refit disagrees: the remaining gains are
-            # below the numerical resolution. Stop here.
-            swap_optimal = True
-            break
+        if exact_every == 1:
+            S_new = np.sort(
+                np.append(np.delete(Sarr, r), j) if r is not None else np.append(Sarr, j)
+            )
+            wS_new, f_new = exact(S_new)
+            if not f_new < f - tol_abs:
+                # The score said "improves" but the exact refit disagrees: the remaining gains
+                # are below the numerical resolution. Stop here.
+                swap_optimal = True
+                break
         row = gram.get([j])[0]
         if r is None:
             n_adds += 1
@@ -256,12 +325,48 @@ def swap_search(
             n_swaps += 1
         state.add(j, row)
         in_support[j] = True
-        w[:] = 0.0
-        w[S_new] = wS_new
-        f = f_new
-        history.append(f)
+        if exact_every == 1:
+            w[:] = 0.0
+            w[S_new] = wS_new
+            f = f_new
+            history.append(f)
+            checkpoint, f_check = (w.copy(), f, n_swaps, n_adds), f
+            if not state.after_move():
+                break  # numerically singular support: nothing reliable to score
+            continue
         if not state.after_move():
-            break  # numerically singular support: nothing reliable to score
+            back_to_checkpoint()
+            break
+        # Between checkpoints: coefficients from the updated factors, predicted objective.
+        s = state.s
+        Snow = np.asarray(state.S, dtype=np.int64)
+        w[:] = 0.0
+        w[Snow] = state.Minv[:s, :s] @ rhs[Snow]
+        f = f + delta
+        pending += 1
+        if pending >= exact_every:
+            S_sorted = np.sort(Snow)
+            wS_ex, f_ex = exact(S_sorted)
+            if f_ex < f_check - rtol * abs(f_check):
+                w[:] = 0.0
+                w[S_sorted] = wS_ex
+                f = f_ex
+                history.append(f)
+                checkpoint, f_check, pending = (w.copy(), f, n_swaps, n_adds), f, 0
+            else:
+                back_to_checkpoint()
+                exact_every = 1
+    else:
+        if pending:  # out of moves between checkpoints: keep the better of the two points
+            S_sorted = np.flatnonzero(w)
+            wS_ex, f_ex = exact(S_sorted)
+            if f_ex < f_check - rtol * abs(f_check):
+                w[:] = 0.0
+                w[S_sorted] = wS_ex
+                f = f_ex
+                history.append(f)
+            else:
+                w, f = checkpoint[0], checkpoint[1]
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
 
 

@@ -14,13 +14,19 @@ from .iht import iht
 from .local_search import GramRows, perturbation_search, swap_search, swap_search_cost
 from .problem import SparseProblem
 from .solution import SparseSolution
+from .working_set import working_set_swap_search
 
 __all__ = ["solve", "IHTSolver"]
 
 #: Largest working memory (bytes) the exact swap search may use before it is skipped.
 SWAP_MEMORY_LIMIT = 512 * 2**20
-#: Largest cost of one swap move (multiply-adds, about s^2 p) before the search is skipped.
+#: Largest set-up cost (multiply-adds, about k n p + k^2 p) of the swap search over all columns;
+#: above it (or above SWAP_MEMORY_LIMIT) the working-set swap search is used instead.
 SWAP_MAX_WORK = 2 * 10**9
+#: Largest cost of one working-set round's global screen (about min(n^2, k n + k^2) p).
+WORKING_SET_MAX_WORK = 5 * 10**10
+#: Default moves per working-set round.
+WORKING_SET_MOVES = 100
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: ``AUTO_PERTURBATION_SIZE``.
 AUTO_PERTURBATIONS = 20
@@ -136,6 +142,23 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=10):
         extra = extra[np.argsort(-raw[extra])][: max(0, size - nz.size)]
         W = np.union1d(np.union1d(nz, extra), add)
     return w, f, history, n_iter, converged, n_back, rounds
+
+
+def _local_search_mode(problem) -> str:
+    """ "full", "working-set", or the reason the swap search is skipped."""
+    n, p, k = problem.n_samples, problem.n_features, problem.k
+    mem, setup = swap_search_cost(k, n, p)
+    if mem <= SWAP_MEMORY_LIMIT and setup <= SWAP_MAX_WORK:
+        return "full"
+    if problem.ridge == 0 and k > n:
+        return f"k={k} > n={n} without a ridge: every large support interpolates"
+    screen = min(n * n, k * n + k * k) * p
+    if screen <= WORKING_SET_MAX_WORK:
+        return "working-set"
+    return (
+        f"a working-set round for k={k}, n={n}, p={p} needs ~{screen:.2g} multiply-adds "
+        f"(limit {WORKING_SET_MAX_WORK:.2g})"
+    )
 
 
 def _resolve_perturbations(n_perturbations, k, p):
@@ -254,7 +277,7 @@ def solve(
     _resolve_perturbations(n_perturbations, problem.k, problem.n_features)
     t0 = time.perf_counter()
     w = _initial_point(problem, w0)
-    k, p, n = problem.k, problem.n_features, problem.n_samples
+    k = problem.k
     _log(verbose, f"solve {problem!r}")
 
     info = {}
@@ -289,18 +312,12 @@ def solve(
 
     optimality = "stationary"
     if local_search:
-        mem, work = swap_search_cost(k, n, p)
-        if mem > SWAP_MEMORY_LIMIT or work > SWAP_MAX_WORK:
-            info["local_search_skipped"] = (
-                f"one swap move for k={k}, n={n}, p={p} needs ~{mem / 2**20:.0f} MiB and "
-                f"~{work:.2g} multiply-adds (limits {SWAP_MEMORY_LIMIT / 2**20:.0f} MiB, "
-                f"{SWAP_MAX_WORK:.2g})"
-            )
-            _log(verbose, "swap search skipped: " + info["local_search_skipped"])
-        else:
-            # The local search is a loop of small BLAS calls (s x s factorisations, s x p
-            # products): latency-bound, so extra BLAS threads only add synchronisation cost.
-            with threadpool_limits(limits=LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
+        mode = _local_search_mode(problem)
+        info["local_search"] = mode
+        # The local search is a loop of small BLAS calls (s x s factorisations, s x p
+        # products): latency-bound, so extra BLAS threads only add synchronisation cost.
+        with threadpool_limits(limits=LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
+            if mode == "full":
                 w, f, incumbents, swap_optimal = _local_search(
                     problem,
                     w,
@@ -311,11 +328,30 @@ def solve(
                     info=info,
                     verbose=verbose,
                 )
-            history.extend(incumbents)
-            if swap_optimal:
-                optimality = "swap-optimal"
+            elif mode == "working-set":
+                res = working_set_swap_search(
+                    problem.A,
+                    problem.b,
+                    k,
+                    w,
+                    f,
+                    ridge=problem.ridge,
+                    w_ref=problem.w_ref if problem.has_w_ref else None,
+                    col_sq=problem.column_sq_norms(),
+                    max_moves=max_swaps if max_swaps is not None else WORKING_SET_MOVES,
+                    log=(lambda msg: _log(verbose, msg)),
+                )
+                w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
+                info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
             else:
-                converged = False
+                incumbents, swap_optimal = [], False
+                info["local_search_skipped"] = mode
+                _log(verbose, "swap search skipped: " + mode)
+        history.extend(incumbents)
+        if swap_optimal:
+            optimality = "swap-optimal"
+        elif mode == "full":
+            converged = False
 
     return SparseSolution(
         coef=w,
