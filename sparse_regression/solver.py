@@ -14,6 +14,7 @@ from .iht import iht
 from .local_search import GramRows, perturbation_search, swap_search, swap_search_cost
 from .problem import SparseProblem
 from .solution import SparseSolution
+from .woodbury_swaps import woodbury_swap_search
 from .working_set import working_set_swap_search
 
 __all__ = ["solve", "IHTSolver"]
@@ -25,8 +26,12 @@ SWAP_MEMORY_LIMIT = 512 * 2**20
 SWAP_MAX_WORK = 2 * 10**9
 #: Largest cost of one working-set round's global screen (about min(n^2, k n + k^2) p).
 WORKING_SET_MAX_WORK = 5 * 10**10
-#: Default moves per working-set round.
+#: Default moves per working-set round (ridge = 0).
 WORKING_SET_MOVES = 100
+#: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems).
+WOODBURY_MOVES = 1000
+#: Largest set-up cost of one Woodbury round (about n^2 (k + 5 n_add) + n p multiply-adds).
+WOODBURY_MAX_WORK = 5 * 10**10
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: ``AUTO_PERTURBATION_SIZE``.
 AUTO_PERTURBATIONS = 20
@@ -145,12 +150,20 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=10):
 
 
 def _local_search_mode(problem) -> str:
-    """ "full", "working-set", or the reason the swap search is skipped."""
+    """Which swap search fits the problem ("full", "woodbury", "working-set"), or why none."""
     n, p, k = problem.n_samples, problem.n_features, problem.k
     mem, setup = swap_search_cost(k, n, p)
     if mem <= SWAP_MEMORY_LIMIT and setup <= SWAP_MAX_WORK:
         return "full"
-    if problem.ridge == 0 and k > n:
+    if problem.ridge > 0:
+        work = n * n * (k + 5 * 512) + n * p
+        if work <= WOODBURY_MAX_WORK:
+            return "woodbury"
+        return (
+            f"a Woodbury swap round for k={k}, n={n}, p={p} needs ~{work:.2g} multiply-adds "
+            f"(limit {WOODBURY_MAX_WORK:.2g})"
+        )
+    if k > n:
         return f"k={k} > n={n} without a ridge: every large support interpolates"
     screen = min(n * n, k * n + k * k) * p
     if screen <= WORKING_SET_MAX_WORK:
@@ -220,6 +233,7 @@ def solve(
     local_search: bool = True,
     active_set: bool = True,
     max_swaps: int | None = None,
+    swap_rounds: int = 3,
     n_perturbations="auto",
     random_state=None,
     verbose: bool = False,
@@ -248,7 +262,11 @@ def solve(
     active_set : bool
         Iterate on about 2k columns and grow the set by full-gradient checks.
     max_swaps : int, optional
-        Cap on moves per swap search (default ``max(100, 10 k)``).
+        Cap on moves per swap search (default ``max(100, 10 k)``; per round for large
+        problems).
+    swap_rounds : int
+        Rounds of the large-problem swap searches (candidate columns re-selected from all
+        ``p`` each round); unused by the exact swap search of small problems.
     n_perturbations : int or "auto"
         Rounds of iterated local search after the swap search. "auto" uses
         ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none.
@@ -274,6 +292,12 @@ def solve(
         isinstance(max_swaps, bool) or not isinstance(max_swaps, numbers.Integral) or max_swaps < 0
     ):
         raise ValueError(f"max_swaps must be None or an int >= 0, got {max_swaps!r}.")
+    if (
+        isinstance(swap_rounds, bool)
+        or not isinstance(swap_rounds, numbers.Integral)
+        or swap_rounds < 0
+    ):
+        raise ValueError(f"swap_rounds must be an int >= 0, got {swap_rounds!r}.")
     _resolve_perturbations(n_perturbations, problem.k, problem.n_features)
     t0 = time.perf_counter()
     w = _initial_point(problem, w0)
@@ -328,6 +352,22 @@ def solve(
                     info=info,
                     verbose=verbose,
                 )
+            elif mode == "woodbury":
+                res = woodbury_swap_search(
+                    problem.A,
+                    problem.b,
+                    k,
+                    w,
+                    f,
+                    ridge=problem.ridge,
+                    w_ref=problem.w_ref if problem.has_w_ref else None,
+                    col_sq=problem.column_sq_norms(),
+                    max_moves=max_swaps if max_swaps is not None else WOODBURY_MOVES,
+                    max_rounds=swap_rounds,
+                    log=(lambda msg: _log(verbose, msg)),
+                )
+                w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
+                info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
             elif mode == "working-set":
                 res = working_set_swap_search(
                     problem.A,
@@ -339,6 +379,7 @@ def solve(
                     w_ref=problem.w_ref if problem.has_w_ref else None,
                     col_sq=problem.column_sq_norms(),
                     max_moves=max_swaps if max_swaps is not None else WORKING_SET_MOVES,
+                    max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
                 )
                 w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
@@ -379,10 +420,12 @@ class IHTSolver(BaseEstimator):
         local_search=True,
         active_set=True,
         max_swaps=None,
+        swap_rounds=3,
         n_perturbations="auto",
         random_state=None,
         verbose=False,
     ):
+        self.swap_rounds = swap_rounds
         self.n_perturbations = n_perturbations
         self.max_iter = max_iter
         self.tol = tol
@@ -401,6 +444,7 @@ class IHTSolver(BaseEstimator):
             local_search=self.local_search,
             active_set=self.active_set,
             max_swaps=self.max_swaps,
+            swap_rounds=self.swap_rounds,
             n_perturbations=self.n_perturbations,
             random_state=self.random_state,
             verbose=self.verbose,

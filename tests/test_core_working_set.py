@@ -1,11 +1,13 @@
-"""The working-set swap search used for large problems (pruning scale)."""
+"""Swap searches for large problems: working set (ridge = 0) and Woodbury pools (ridge > 0)."""
 
 import numpy as np
 import pytest
 
 import sparse_regression.solver as solve_module
 from sparse_regression import SparseProblem, make_correlated_regression, solve
+from sparse_regression.backsolve import backsolve_arrays
 from sparse_regression.local_search import swap_search
+from sparse_regression.woodbury_swaps import _Pool, woodbury_swap_search
 from sparse_regression.working_set import orthogonal_sq_norms
 
 
@@ -38,17 +40,78 @@ def _pruning_like(n=60, p=1500, k=150, seed=0):
     return SparseProblem(A, b, k, ridge=ridge, w_ref=w_bar)
 
 
-def test_large_problems_use_the_working_set_and_improve_on_iht(monkeypatch):
-    prob = _pruning_like()
-    monkeypatch.setattr(solve_module, "SWAP_MAX_WORK", 10**6)  # force the large-problem path
-    iht = solve(prob, local_search=False)
-    sol = solve(prob, max_swaps=60)
-    assert sol.info["local_search"] == "working-set"
+def _assert_valid(prob, sol):
     assert np.count_nonzero(sol.coef) <= prob.k
     assert sol.objective == pytest.approx(prob.objective(sol.coef), rel=1e-10)
     assert np.all(np.diff(sol.history) <= 1e-12 * sol.history[0])
+
+
+def test_large_ridge_problems_use_the_woodbury_pool_search(monkeypatch):
+    prob = _pruning_like()
+    monkeypatch.setattr(solve_module, "SWAP_MAX_WORK", 10**6)  # force the large-problem path
+    iht = solve(prob, local_search=False)
+    sol = solve(prob)
+    assert sol.info["local_search"] == "woodbury"
+    _assert_valid(prob, sol)
     assert sol.objective < 0.9 * iht.objective
     assert sol.optimality == "stationary"
+
+
+def test_large_problems_without_ridge_use_the_working_set(monkeypatch):
+    A, y, _ = make_correlated_regression(200, 3000, 30, rho=0.8, snr=2.0, random_state=3)
+    prob = SparseProblem(A, y, 30)
+    monkeypatch.setattr(solve_module, "SWAP_MAX_WORK", 10**6)
+    iht = solve(prob, local_search=False)
+    sol = solve(prob, max_swaps=60)
+    assert sol.info["local_search"] == "working-set"
+    _assert_valid(prob, sol)
+    assert sol.objective < iht.objective
+
+
+def test_pool_updates_match_recomputation():
+    rng = np.random.default_rng(0)
+    n, p, ridge = 20, 60, 0.7
+    A = rng.standard_normal((n, p))
+    b = rng.standard_normal(n)
+    w_ref = rng.standard_normal(p)
+    S = np.arange(0, 30, 2)
+    C = np.array([0, 2, 4, 1, 3, 5, 7])  # pool: members 0, 2, 4; outsiders 1, 3, 5, 7
+    pool = _Pool(A, b, S, C, ridge, w_ref)
+    pool.remove(1)  # column 2 out
+    pool.add(4)  # column 3 in
+    pool.remove(0)  # column 0 out
+    pool.add(6)  # column 7 in
+    S_new = np.array(sorted((set(S) - {0, 2}) | {3, 7}))
+    ref = _Pool(A, b, S_new, C, ridge, w_ref)
+    for name in ("u", "v", "Y", "Z", "c"):
+        np.testing.assert_allclose(getattr(pool, name), getattr(ref, name), atol=1e-11)
+    np.testing.assert_array_equal(pool.member, ref.member)
+    f_exact = backsolve_arrays(A, b, S_new, ridge, w_ref)[1]
+    assert pool.objective() == pytest.approx(f_exact, rel=1e-12)
+
+
+def test_woodbury_search_matches_exact_swaps_on_a_small_problem():
+    """With a pool covering every column, the pool search is the exact swap search."""
+    prob = _pruning_like(n=30, p=120, k=40)
+    iht = solve(prob, local_search=False)
+    pool = woodbury_swap_search(
+        prob.A,
+        prob.b,
+        prob.k,
+        iht.coef,
+        iht.objective,
+        ridge=prob.ridge,
+        w_ref=prob.w_ref,
+        n_remove=200,
+        n_add=200,
+    )
+    exact = swap_search(
+        prob.A, prob.b, prob.k, iht.coef, iht.objective, ridge=prob.ridge, w_ref=prob.w_ref
+    )
+    assert exact.swap_optimal
+    assert pool.objective == pytest.approx(prob.objective(pool.coef), rel=1e-10)
+    # both are swap-optimal points reached by best-improvement from the same start
+    assert pool.objective == pytest.approx(exact.objective, rel=1e-8)
 
 
 def test_checkpointed_moves_keep_exact_monotone_objectives():
