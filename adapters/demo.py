@@ -24,7 +24,7 @@ __all__ = ["DemoConfig", "run_demo", "format_table", "METHOD_SETTINGS"]
 METHOD_SETTINGS = {
     "magnitude": {},
     "chita": {"ridge": 1e-3},
-    "chita++": {"ridge": 0.03, "stages": 10},
+    "chita++": {"ridge": 0.03, "stages": 8},
 }
 
 

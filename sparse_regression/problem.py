@@ -68,14 +68,17 @@ class SparseProblem:
         Non-negative weight of the proximity term ``ridge/2 ||w - w_ref||^2``.
     w_ref : array of shape (p,), optional
         Reference point of the ridge term (the pretrained weights when pruning). Defaults to 0.
+    check_finite : bool, default True
+        Scan ``A`` for NaN/inf (one pass over it). Callers that build ``A`` themselves and check
+        the result may skip it; a non-finite ``A`` then gives non-finite results, not an error.
     """
 
-    def __init__(self, A, b, k, ridge: float = 0.0, w_ref=None):
+    def __init__(self, A, b, k, ridge: float = 0.0, w_ref=None, *, check_finite: bool = True):
         A = _as_design(A)
         n, p = A.shape
         if n == 0 or p == 0:
             raise ValueError(f"A must have at least one row and one column, got shape {A.shape}.")
-        if not K.all_finite(A):
+        if check_finite and not K.all_finite(A):
             raise ValueError("A contains NaN or inf; clean or impute it first.")
         b = _as_vector(b, "b", n)
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):

@@ -153,6 +153,32 @@ def test_solver_error_restores_model(mask_mode):
     assert_unchanged(model, before)
 
 
+class NaNLoss:
+    """Cross-entropy that turns into NaN for some samples (as a diverging model would)."""
+
+    def __call__(self, out, y):
+        loss = nn.functional.cross_entropy(out, y, reduction="none")
+        loss = torch.where(y == 0, loss * float("nan"), loss)
+        return loss.mean()
+
+
+@pytest.mark.parametrize("block_size", [None, 40])
+def test_non_finite_gradients_raise_and_restore(block_size):
+    model, data = trained_mlp()
+    before = state_of(model)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        prune(
+            model,
+            data,
+            sparsity=0.5,
+            loss_fn=NaNLoss(),
+            n_samples=64,
+            block_size=block_size,
+            progress=False,
+        )
+    assert_unchanged(model, before)
+
+
 def test_import_error_names_the_extra():
     code = (
         "import sys; sys.modules['torch'] = None\n"

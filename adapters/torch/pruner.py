@@ -452,8 +452,14 @@ def _stage(
             A = build_matrix(
                 model, batches, _segments(tlist, slices, lo, hi), loss_fn, hi - lo, bar.update
             )
-        if mean_diag is None:
+        scanned = mean_diag is None  # the ridge scale reads every entry of this A
+        if scanned:
             mean_diag = float(column_sq_norms(A).mean())
+        if not math.isfinite(mean_diag):
+            raise ValueError(
+                "the per-sample gradients contain NaN or inf; check the model's outputs and "
+                "loss_fn on the calibration data (e.g. with torch.autograd.detect_anomaly)."
+            )
         rec.time_gradients += time.perf_counter() - t0
         rec.n_passes += 1
         ridge_abs = ridge * mean_diag
@@ -469,7 +475,8 @@ def _stage(
             bvec = matvec(Ab, wb)
             if first_order:
                 bvec -= 1.0 / math.sqrt(n)
-            prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb)
+            # A was scanned for NaN/inf through its column norms when they set the ridge scale.
+            prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=not scanned)
             start = w_new[pb.lo : pb.hi].copy()
             f_mag = prob.objective(start)
             sol = solver.solve(prob, warm_start=start)
