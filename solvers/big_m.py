@@ -27,7 +27,9 @@ coordinate:
 
   with ``F_ls = min_w 1/2||A w - b||^2``. Two cheap choices of lam: lambda_min(A^T A) (Cauchy
   interlacing: a principal submatrix has a larger smallest eigenvalue), and Gershgorin on the
-  k x k Gram blocks, ``min_i (G_ii - sum of the k-1 largest |G_ij|, j != i)``.
+  k x k Gram blocks, ``min_i (G_ii - sum of the k-1 largest |G_ij|, j != i)``, or the same
+  on the correlation matrix scaled by ``min_i G_ii`` (positive for k = 2 as soon as no two
+  columns are parallel).
 
 When none applies (ridge = 0, A^T A singular and the Gershgorin bound <= 0, typically
 p > n), no cheap bound is provable; the caller then uses a heuristic M and must not claim a
@@ -91,15 +93,31 @@ def _least_squares_value(problem: SparseProblem) -> float:
     return 0.5 * float(r @ r)
 
 
-def _gershgorin_k(G: np.ndarray, k: int) -> float:
-    """``min_i (G_ii - sum of the k-1 largest |G_ij|, j != i)``: <= lambda_min(G_SS), |S| <= k."""
-    if k <= 1:
-        return float(np.min(np.diag(G)))
-    off = np.abs(G)
+def _top_off_diagonal_sums(M: np.ndarray, m: int) -> np.ndarray:
+    """Row sums of the m largest off-diagonal |M_ij|."""
+    off = np.abs(M)
     np.fill_diagonal(off, 0.0)
+    return -np.sort(-off, axis=1)[:, :m].sum(axis=1)
+
+
+def _gershgorin_k(G: np.ndarray, k: int) -> float:
+    """A lower bound on lambda_min(G_SS) over all supports |S| <= k (Gershgorin discs).
+
+    The larger of ``min_i (G_ii - sum of the k-1 largest |G_ij|, j != i)`` and the same bound
+    on the correlation matrix ``C = D^-1/2 G D^-1/2`` times ``min_i G_ii`` (valid because
+    ``x^T G_SS x = y^T C_SS y >= lambda_min(C_SS) ||y||^2 >= lambda_min(C_SS) min(D) ||x||^2``
+    with ``y = D^1/2 x``, when lambda_min(C_SS) >= 0).
+    """
+    diag = np.diag(G)
     m = min(k - 1, G.shape[0] - 1)
-    top = -np.partition(-off, m - 1, axis=1)[:, :m]
-    return float(np.min(np.diag(G) - top.sum(axis=1)))
+    if m <= 0:
+        return float(np.min(diag))
+    raw = float(np.min(diag - _top_off_diagonal_sums(G, m)))
+    if np.min(diag) <= 0:
+        return raw
+    root = np.sqrt(diag)
+    corr = 1.0 - float(np.max(_top_off_diagonal_sums(G / np.outer(root, root), m)))
+    return max(raw, float(np.min(diag)) * corr)
 
 
 def safe_big_m(problem: SparseProblem, upper: float, gram: GramData | None = None) -> SafeBounds:

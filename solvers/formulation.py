@@ -46,9 +46,9 @@ from .big_m import GramData
 
 __all__ = ["MIQPData", "OBJECTIVE_SPAN", "build_miqp"]
 
-#: The scaled objective of the zero vector. SCIP's feasibility tolerance (1e-6) is relative
-#: for values above 1, so spreading the objective over [0, OBJECTIVE_SPAN] keeps the accuracy
-#: of the certificate near 1e-6 relative.
+#: The scaled objective of the zero vector. SCIP's feasibility tolerance is absolute for
+#: values below 1 and relative above, so spreading the objective over [0, OBJECTIVE_SPAN]
+#: keeps the error it induces in the bound near the tolerance, relative to F (measured).
 OBJECTIVE_SPAN = 10.0
 #: ``delta = (1 - _DELTA_SHRINK) * lambda_min(A^T A) - _PD_ABS * lambda_max``.
 _DELTA_SHRINK = 1e-3
