@@ -13,16 +13,23 @@ from ._solver_helpers import ar1_design, rel_diff, small_problem
 pytest.importorskip("pyscipopt")
 pytest.importorskip("cvxpy")
 
-# 32 seeded instances: half plain least squares, half ridge with a reference point.
-CASES = [(seed, 0.0, False) for seed in range(16)] + [(seed, 0.8, True) for seed in range(16)]
+# 38 seeded instances: plain least squares and ridge with a reference point, n > p, plus
+# p > n with ridge (delta = 0, perspective on the ridge only) and p > n with k = 2 and no
+# ridge (big-M from the Gershgorin bound).
+CASES = (
+    [(seed, 20, None, 0.0, False) for seed in range(16)]
+    + [(seed, 20, None, 0.8, True) for seed in range(16)]
+    + [(seed, 8, None, 0.8, True) for seed in range(16, 20)]
+    + [(seed, 8, 2, 0.0, False) for seed in range(20, 22)]
+)
 
 
-@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
-def test_mip_matches_enumeration(seed, ridge, with_ref):
+@pytest.mark.parametrize("seed,n,k,ridge,with_ref", CASES)
+def test_mip_matches_enumeration(seed, n, k, ridge, with_ref):
     rng = np.random.default_rng(seed)
-    p = int(rng.integers(8, 13))
-    k = int(rng.integers(2, 5))
-    problem = small_problem(seed, n=20, p=p, k=k, rho=0.6, ridge=ridge, with_ref=with_ref)
+    p = int(rng.integers(9, 13))
+    k = k or int(rng.integers(2, 5))
+    problem = small_problem(seed, n=n, p=p, k=k, rho=0.6, ridge=ridge, with_ref=with_ref)
     exact = EnumerationSolver().solve(problem)
     sol = MIPSolver(time_limit=30).solve(problem)
     assert rel_diff(sol.objective, exact.objective) < 1e-6
