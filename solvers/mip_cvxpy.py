@@ -11,12 +11,17 @@ The model is the one in ``solvers.formulation``, written as it reads::
 The objective has no constant inside cvxpy (``const`` is added afterwards), so the backend's
 own dual bound is a bound on the model objective minus ``const`` with no hidden offset.
 The incumbent is passed as variable values with ``warm_start=True``: Gurobi uses it as a MIP
-start; SCIP through cvxpy ignores it (then only the cutoff constraint helps).
+start; SCIP through cvxpy ignores it (then only the cutoff constraint helps). The model is
+compiled with ``get_problem_data`` and solved with the solver's ``solve_via_data``, so the
+backend's raw result (SCIP's model, Gurobi's model) is at hand even when cvxpy refuses to
+unpack it, e.g. when the time limit hits before any feasible point: the dual bound is valid
+then too.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +59,7 @@ def check_backend_installed(backend: str) -> None:
         )
 
 
-def _options(backend: str, time_limit: float, verbose: bool) -> dict:
+def _options(backend: str, time_limit: float) -> dict:
     if backend == "SCIP":
         return {"scip_params": {"limits/time": time_limit, **SCIP_SETTINGS}}
     if backend == "GUROBI":
@@ -67,17 +72,32 @@ def _options(backend: str, time_limit: float, verbose: bool) -> dict:
     }
 
 
-def _backend_bound(backend: str, problem, status: str) -> float | None:
-    """The backend's dual bound on the cvxpy objective, where cvxpy exposes it."""
-    stats = problem.solver_stats
-    extra = getattr(stats, "extra_stats", None) if stats is not None else None
-    if backend == "SCIP" and isinstance(extra, dict) and "model" in extra:
-        return float(extra["model"].getDualbound())
-    if backend == "GUROBI" and extra is not None and hasattr(extra, "ObjBound"):
-        return float(extra.ObjBound)
+_SCIP_STATUS = {"timelimit": "time_limit", "gaplimit": "gap_limit", "nodelimit": "node_limit"}
+_CVXPY_STATUS = {"optimal_inaccurate": "time_limit", "user_limit": "time_limit"}
+
+
+def _status_and_bound(backend: str, raw: dict, problem, unpacked: bool):
+    """Status string and the backend's dual bound (None where cvxpy does not expose it).
+
+    ``raw`` is the solver's own result (``solve_via_data``), read even when cvxpy refuses to
+    unpack it (e.g. a time limit before any feasible point: the bound is still valid).
+    """
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if backend == "SCIP" and model is not None:
+        scip_status = raw.get("scip_status", "unknown")
+        return _SCIP_STATUS.get(scip_status, scip_status), float(model.getDualbound())
+    status = problem.status if unpacked else "solver_error"
+    status = _CVXPY_STATUS.get(status, status)
+    if backend == "GUROBI" and model is not None:
+        if getattr(model, "Status", None) == 9:  # GRB.TIME_LIMIT
+            status = "time_limit"
+        try:
+            return status, float(model.ObjBound)
+        except (AttributeError, TypeError, ValueError):
+            return status, None
     if status == "optimal" and problem.value is not None:
-        return float(problem.value)  # MOSEK: optimal within the 1e-9 gap set above
-    return None
+        return status, float(problem.value)  # MOSEK: optimal within the 1e-9 gap set above
+    return status, None
 
 
 def solve_cvxpy(
@@ -118,26 +138,20 @@ def solve_cvxpy(
         u.value, z.value, t.value = pt["u"], pt["z"], pt["t"]
         if s is not None:
             s.value = pt["s"]
+    stuffed, chain, inverse_data = problem.get_problem_data(backend)
+    raw = chain.solver.solve_via_data(
+        stuffed, incumbent is not None, verbose, _options(backend, time_limit)
+    )
     try:
-        problem.solve(
-            solver=backend,
-            warm_start=incumbent is not None,
-            verbose=verbose,
-            **_options(backend, time_limit, verbose),
-        )
-    except cp.error.SolverError as exc:
-        return CvxpyResult(f"solver_error: {exc}", None, None, None, time.perf_counter() - t0)
-    raw = problem.status
-    status = {
-        "optimal": "optimal",
-        "optimal_inaccurate": "time_limit",
-        "user_limit": "time_limit",
-    }.get(raw, raw)
-    if backend == "SCIP" and isinstance(problem.solver_stats.extra_stats, dict):
-        scip_status = problem.solver_stats.extra_stats.get("scip_status")
-        status = {"timelimit": "time_limit"}.get(scip_status, scip_status or status)
-    bound = _backend_bound(backend, problem, status)
-    has_point = u.value is not None and z.value is not None and raw in cp.settings.SOLUTION_PRESENT
+        with warnings.catch_warnings():
+            # "Solution may be inaccurate" on a time limit: reported through ``status``.
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            problem.unpack_results(raw, chain, inverse_data)
+        unpacked = True
+    except cp.error.SolverError:
+        unpacked = False
+    status, bound = _status_and_bound(backend, raw, problem, unpacked)
+    has_point = unpacked and u.value is not None and z.value is not None
     return CvxpyResult(
         status=status,
         u=np.asarray(u.value) if has_point else None,

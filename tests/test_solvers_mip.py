@@ -73,7 +73,8 @@ def test_diabetes_best_subsets():
     assert sum(iht_hits) > 5
 
 
-def test_time_limit_gives_valid_lower_bound():
+@pytest.mark.parametrize("interface", ["auto", "cvxpy"])
+def test_time_limit_gives_valid_lower_bound(interface):
     rng = np.random.default_rng(0)
     n, p, k = 60, 60, 10
     A = ar1_design(rng, n, p, 0.8)
@@ -81,13 +82,28 @@ def test_time_limit_gives_valid_lower_bound():
     beta[rng.choice(p, k, replace=False)] = rng.choice([-1.0, 1.0], k)
     b = A @ beta + rng.standard_normal(n)
     problem = SparseProblem(A, b, k)
-    sol = MIPSolver(time_limit=0.2).solve(problem)
+    sol = MIPSolver(time_limit=0.2, interface=interface).solve(problem)
     assert sol.status == "time_limit"
     assert sol.optimality != "certified"
     best_known = min(sol.objective, solve(problem).objective)
     assert np.isfinite(sol.lower_bound)
     assert 0.0 <= sol.lower_bound <= best_known
     assert sol.gap > 0
+
+
+@pytest.mark.parametrize("interface", ["auto", "cvxpy"])
+def test_interrupted_lower_bound_is_below_the_true_optimum(interface):
+    # Small enough for enumeration (C(25, 5) = 53,130), hard enough that 0.05 s of SCIP
+    # does not finish: whatever SCIP had reached, the bound must stay below the optimum.
+    for seed in range(3):
+        problem = small_problem(seed, n=40, p=25, k=5, rho=0.7)
+        optimum = EnumerationSolver().solve(problem).objective
+        sol = MIPSolver(time_limit=0.05, interface=interface).solve(problem)
+        assert sol.status in ("time_limit", "optimal")
+        assert sol.info["f_lower"] <= sol.lower_bound <= optimum * (1 + 1e-7)
+        assert sol.objective >= optimum * (1 - 1e-12)
+        if sol.status == "time_limit":
+            assert sol.optimality != "certified"
 
 
 def test_heuristic_big_m_is_not_certified():
