@@ -21,8 +21,9 @@ Choice of d (``perspective=True``): ``d = ridge + delta`` with ``delta = lambda_
 (shrunk by a tiny margin so P stays positive definite; 0 when A^T A is singular, e.g.
 p > n). The ridge term is ``ridge/2 ||w - w_ref||^2 = ridge/2 (w^T w - 2 w_ref^T w +
 w_ref^T w_ref)``: only its quadratic part ``ridge/2 w_i^2`` goes into the perspective; its
-linear part is in q and its constant in F(0). (The perspective of ``(w_i - w_ref_i)^2`` itself
-would be wrong: for z_i = 0 the true cost is ``w_ref_i^2``, not 0.) ``perspective=False``
+linear part is in q and its constant in F(0). (The perspective of ``(w_i - w_ref_i)^2`` itself,
+``(w_i - w_ref_i z_i)^2 / z_i``, would be wrong: for z_i = 0 the true cost is ``w_ref_i^2``,
+not 0.) ``perspective=False``
 gives d = 0, the plain big-M model.
 
 The smooth part is written as a sum of squares, ``1/2 w^T P w - q^T w + F(0) =
