@@ -1,0 +1,92 @@
+"""Numba kernel of the exhaustive search: depth-first over supports, Cholesky row by row.
+
+With ``G = A^T A + ridge I``, ``c = A^T b + ridge w_ref`` and ``F(0) = 1/2||b||^2 +
+ridge/2 ||w_ref||^2``, the minimum of F over the vectors supported on S is
+
+    F_S = F(0) - 1/2 c_S^T G_SS^{-1} c_S = F(0) - 1/2 ||y_S||^2,   L_S y_S = c_S,
+
+where ``L_S L_S^T = G_SS`` is the Cholesky factor. The supports are visited in lexicographic
+order by a depth-first walk; the walk shares the prefix of the current support with its
+parent, so the Cholesky factor and ``y`` of the prefix are reused and each visited node adds
+one row: O(s^2) work per node, about C(p, s) nodes.
+
+A pivot below ``tol * G_jj`` means column j is (numerically) a combination of the columns
+before it (possible only with ridge = 0); it is skipped with a zero row, which gives the
+least-squares value on the rank-deficient support, exactly as a minimum-norm solve would.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+__all__ = ["enumerate_supports"]
+
+
+@nb.njit(cache=True, nogil=True)
+def _insert_candidate(vals, supports, val, idx):
+    """Keep the ``len(vals)`` largest values (descending) with their supports."""
+    m = vals.shape[0]
+    if val <= vals[m - 1]:
+        return
+    pos = m - 1
+    while pos > 0 and vals[pos - 1] < val:
+        vals[pos] = vals[pos - 1]
+        supports[pos, :] = supports[pos - 1, :]
+        pos -= 1
+    vals[pos] = val
+    supports[pos, :] = idx
+
+
+@nb.njit(cache=True, nogil=True)
+def enumerate_supports(G, c, s, n_keep, tol):
+    """Scan every support of size ``s``; return the ``n_keep`` best and the count visited.
+
+    Returns ``(vals, supports, count)``: ``vals[i] = ||y_S||^2`` for the i-th best support
+    (largest first, so the smallest F), ``supports[i]`` its sorted indices.
+    """
+    p = G.shape[0]
+    L = np.zeros((s, s))
+    y = np.zeros(s)
+    acc = np.zeros(s)  # acc[d] = sum_{r <= d} y[r]^2
+    idx = np.empty(s, dtype=np.int64)
+    vals = np.full(n_keep, -1.0)
+    supports = np.full((n_keep, s), -1, dtype=np.int64)
+    count = 0
+    d = 0
+    idx[0] = -1
+    while d >= 0:
+        idx[d] += 1
+        if idx[d] > p - s + d:
+            d -= 1
+            continue
+        j = idx[d]
+        sq = 0.0
+        for t in range(d):
+            v = G[idx[t], j]
+            for r in range(t):
+                v -= L[t, r] * L[d, r]
+            if L[t, t] > 0.0:
+                v /= L[t, t]
+            else:
+                v = 0.0
+            L[d, t] = v
+            sq += v * v
+        piv = G[j, j] - sq
+        if piv > tol * G[j, j] and piv > 0.0:
+            L[d, d] = np.sqrt(piv)
+            yy = c[j]
+            for r in range(d):
+                yy -= L[d, r] * y[r]
+            y[d] = yy / L[d, d]
+        else:
+            L[d, d] = 0.0
+            y[d] = 0.0
+        acc[d] = y[d] * y[d] + (acc[d - 1] if d > 0 else 0.0)
+        if d == s - 1:
+            count += 1
+            _insert_candidate(vals, supports, acc[d], idx)
+        else:
+            d += 1
+            idx[d] = idx[d - 1]
+    return vals, supports, count
