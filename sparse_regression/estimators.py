@@ -16,9 +16,9 @@ from .solver import IHTSolver
 __all__ = ["SparseLinearRegression", "SparseLinearRegressionCV"]
 
 
-def _check_solver(solver):
+def _check_solver(solver, random_state=None):
     if solver is None:
-        return IHTSolver()
+        return IHTSolver(random_state=random_state)
     if not callable(getattr(solver, "solve", None)):
         raise TypeError(
             "solver must be None or an object with solve(problem, warm_start=None) -> "
@@ -53,6 +53,8 @@ class SparseLinearRegression(RegressorMixin, BaseEstimator):
     solver : object or None, default=None
         Anything with ``solve(problem, warm_start=None) -> SparseSolution``; None is the core
         :class:`~sparse_regression.IHTSolver`. It is cloned before use.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds the core solver's perturbation rounds when ``solver`` is None.
 
     Attributes
     ----------
@@ -72,13 +74,17 @@ class SparseLinearRegression(RegressorMixin, BaseEstimator):
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "solver": [None, HasMethods(["solve"])],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, n_nonzero_coefs=10, ridge=0.0, fit_intercept=True, solver=None):
+    def __init__(
+        self, n_nonzero_coefs=10, ridge=0.0, fit_intercept=True, solver=None, random_state=None
+    ):
         self.n_nonzero_coefs = n_nonzero_coefs
         self.ridge = ridge
         self.fit_intercept = fit_intercept
         self.solver = solver
+        self.random_state = random_state
 
     def fit(self, X, y, warm_start=None):
         """Fit the model. ``warm_start``: optional initial coefficients (n_features,)."""
@@ -86,7 +92,7 @@ class SparseLinearRegression(RegressorMixin, BaseEstimator):
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], y_numeric=True, order="F", copy=False
         )
-        solver = _check_solver(self.solver)
+        solver = _check_solver(self.solver, self.random_state)
         Xc, yc, X_mean, y_mean = _center(X, y.astype(np.float64), self.fit_intercept)
         k = min(int(self.n_nonzero_coefs), X.shape[1])
         problem = SparseProblem(Xc, yc, k, ridge=self.ridge)
@@ -124,6 +130,8 @@ class SparseLinearRegressionCV(RegressorMixin, BaseEstimator):
     ridge, fit_intercept, solver : as in :class:`SparseLinearRegression`.
     cv : int, cross-validation generator or iterable, default=5
         As in scikit-learn (``KFold`` for an int).
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds the core solver's perturbation rounds when ``solver`` is None.
 
     Attributes
     ----------
@@ -142,14 +150,24 @@ class SparseLinearRegressionCV(RegressorMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
         "solver": [None, HasMethods(["solve"])],
         "cv": ["cv_object"],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, n_nonzero_coefs=None, ridge=0.0, fit_intercept=True, solver=None, cv=5):
+    def __init__(
+        self,
+        n_nonzero_coefs=None,
+        ridge=0.0,
+        fit_intercept=True,
+        solver=None,
+        cv=5,
+        random_state=None,
+    ):
         self.n_nonzero_coefs = n_nonzero_coefs
         self.ridge = ridge
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.cv = cv
+        self.random_state = random_state
 
     def _grid(self, p):
         if self.n_nonzero_coefs is None:
@@ -185,7 +203,7 @@ class SparseLinearRegressionCV(RegressorMixin, BaseEstimator):
         )
         y = y.astype(np.float64)
         grid = self._grid(X.shape[1])
-        solver = _check_solver(self.solver)
+        solver = _check_solver(self.solver, self.random_state)
         cv = check_cv(self.cv)
         folds = list(cv.split(X, y))
         mse = np.empty((grid.size, len(folds)))
@@ -203,6 +221,7 @@ class SparseLinearRegressionCV(RegressorMixin, BaseEstimator):
             ridge=self.ridge,
             fit_intercept=self.fit_intercept,
             solver=self.solver,
+            random_state=self.random_state,
         ).fit(X, y)
         self.coef_ = final.coef_
         self.intercept_ = final.intercept_

@@ -174,6 +174,13 @@ def _local_search_mode(problem) -> str:
     )
 
 
+def _as_generator(random_state) -> np.random.Generator:
+    """A numpy Generator from None, an int, a Generator or a (legacy) RandomState."""
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
+    return np.random.default_rng(random_state)
+
+
 def _resolve_perturbations(n_perturbations, k, p):
     if n_perturbations == "auto":
         return AUTO_PERTURBATIONS if k * p <= AUTO_PERTURBATION_SIZE else 0
@@ -215,7 +222,7 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
 
     rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
     if rounds and swap_optimal:
-        rng = np.random.default_rng(random_state)
+        rng = _as_generator(random_state)
         w, f, imp = perturbation_search(A, b, k, w, f, rounds=rounds, rng=rng, **common)
         incumbents.extend(imp)
         info["perturbation_rounds"] = rounds
@@ -270,8 +277,8 @@ def solve(
     n_perturbations : int or "auto"
         Rounds of iterated local search after the swap search. "auto" uses
         ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none.
-    random_state : None, int or numpy Generator
-        Seeds the perturbations; everything else is deterministic.
+    random_state : None, int, numpy Generator or RandomState
+        Seeds the perturbations (None: fresh randomness); everything else is deterministic.
     verbose : bool
         Print progress.
 

@@ -62,7 +62,8 @@ def default_solver(stages: int = 1, random_state=None) -> IHTSolver:
         active_set=False,
         local_search=stages == 1,
         swap_rounds=1,
-        random_state=random_state,
+        # prune() is deterministic unless a random_state is given: seed the perturbations too
+        random_state=0 if random_state is None else random_state,
     )
 
 
