@@ -30,7 +30,7 @@ WORKING_SET_MAX_WORK = 5 * 10**10
 WORKING_SET_MOVES = 100
 #: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems).
 WOODBURY_MOVES = 1000
-#: Largest set-up cost of one Woodbury round (about n^2 (k + 5 n_add) + n p multiply-adds).
+#: Largest set-up cost of one Woodbury round (about n^2 (k + p) multiply-adds).
 WOODBURY_MAX_WORK = 5 * 10**10
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: ``AUTO_PERTURBATION_SIZE``.
@@ -156,7 +156,7 @@ def _local_search_mode(problem) -> str:
     if mem <= SWAP_MEMORY_LIMIT and setup <= SWAP_MAX_WORK:
         return "full"
     if problem.ridge > 0:
-        work = n * n * (k + 5 * 512) + n * p
+        work = n * n * (k + p)  # K = ridge I + A_S A_S^T, and ranking every column through it
         if work <= WOODBURY_MAX_WORK:
             return "woodbury"
         return (

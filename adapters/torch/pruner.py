@@ -47,20 +47,21 @@ SCOPES = ("global", "layer")
 _GRAD_RESERVE = 256 * 2**20
 
 
-def default_solver(stages: int = 1, random_state=None) -> IHTSolver:
+def default_solver(local_search: bool = True, random_state=None) -> IHTSolver:
     """The core solver with the pruner's settings.
 
     IHT with line search from the magnitude start and exact backsolves (the active set is off:
-    with n << k IHT converges in a few full-gradient passes). A one-stage prune adds one round
-    of the swap search (exact swap scores on a pool of candidate columns, in the n-dimensional
-    Woodbury space; see docs/algorithms.md): it lowers the objective further and measurably
-    raises accuracy at high sparsity (docs/pruning.md). Multi-stage prunes (chita++) keep each
-    stage to IHT to stay fast. Pass ``solver=sparse_regression.IHTSolver(...)`` for other
+    with n << k IHT converges in a few full-gradient passes). With ``local_search`` one round of
+    the swap search follows (exact swap scores on a pool of candidate columns, in the
+    n-dimensional Woodbury space; see docs/algorithms.md): it lowers the objective further and
+    measurably raises accuracy at high sparsity (docs/pruning.md). ``prune`` asks for it when it
+    solves one problem once (one stage, no blocks); multi-stage (chita++) and block-mode prunes
+    keep to IHT to stay fast. Pass ``solver=sparse_regression.IHTSolver(...)`` for other
     settings.
     """
     return IHTSolver(
         active_set=False,
-        local_search=stages == 1,
+        local_search=local_search,
         swap_rounds=1,
         # prune() is deterministic unless a random_state is given: seed the perturbations too
         random_state=0 if random_state is None else random_state,
@@ -327,7 +328,7 @@ def prune(
     guard = scope == "global"
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     if solver is None:
-        solver = default_solver(stages, random_state)
+        solver = default_solver(stages == 1 and block_size is None, random_state)
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
