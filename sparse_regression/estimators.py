@@ -36,7 +36,21 @@ def _center(X, y, fit_intercept):
     return Xc, y - y_mean, X_mean, y_mean
 
 
-class SparseLinearRegression(RegressorMixin, BaseEstimator):
+class _SparseLinearModel(RegressorMixin, BaseEstimator):
+    """Prediction and tags shared by the sparse linear estimators (``coef_``, ``intercept_``)."""
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X @ self.coef_.astype(X.dtype, copy=False) + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False
+        return tags
+
+
+class SparseLinearRegression(_SparseLinearModel):
     """Linear regression with at most ``n_nonzero_coefs`` nonzero coefficients.
 
     Solves ``min_w 1/2 ||y - X w - c||^2 + ridge/2 ||w||^2  s.t.  ||w||_0 <= k`` with
@@ -104,18 +118,8 @@ class SparseLinearRegression(RegressorMixin, BaseEstimator):
         self.n_iter_ = sol.n_iter
         return self
 
-    def predict(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X @ self.coef_.astype(X.dtype, copy=False) + self.intercept_
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = False
-        return tags
-
-
-class SparseLinearRegressionCV(RegressorMixin, BaseEstimator):
+class SparseLinearRegressionCV(_SparseLinearModel):
     """:class:`SparseLinearRegression` with ``n_nonzero_coefs`` chosen by cross-validation.
 
     For each fold the path of sparsity levels is solved in increasing order, each solution
@@ -228,13 +232,3 @@ class SparseLinearRegressionCV(RegressorMixin, BaseEstimator):
         self.support_ = final.support_
         self.solution_ = final.solution_
         return self
-
-    def predict(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X @ self.coef_.astype(X.dtype, copy=False) + self.intercept_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = False
-        return tags

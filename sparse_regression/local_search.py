@@ -255,6 +255,18 @@ def swap_search(
     f_check = f
     pending = 0  # moves since the last exact checkpoint
 
+    def exact_checkpoint(S_sorted) -> bool:
+        """Backsolve S exactly; keep it (True) only if F fell below the last checkpoint."""
+        nonlocal w, f
+        wS_ex, f_ex = exact(S_sorted)
+        if not f_ex < f_check - rtol * abs(f_check):
+            return False
+        w[:] = 0.0
+        w[S_sorted] = wS_ex
+        f = f_ex
+        history.append(f)
+        return True
+
     def back_to_checkpoint():
         nonlocal w, f, n_swaps, n_adds, pending, state, in_support
         w, f, n_swaps, n_adds = checkpoint[0].copy(), checkpoint[1], checkpoint[2], checkpoint[3]
@@ -288,21 +300,11 @@ def swap_search(
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
         if move is None:
-            if pending:
-                S_sorted = np.sort(Sarr)
-                wS_ex, f_ex = exact(S_sorted)
-                if f_ex < f_check - rtol * abs(f_check):
-                    w[:] = 0.0
-                    w[S_sorted] = wS_ex
-                    f = f_ex
-                    history.append(f)
-                    swap_optimal = True
-                else:
-                    back_to_checkpoint()
-                    exact_every = 1
-                    continue
-            else:
-                swap_optimal = True
+            if pending and not exact_checkpoint(np.sort(Sarr)):
+                back_to_checkpoint()
+                exact_every = 1
+                continue
+            swap_optimal = True
             break
 
         r, j = move
@@ -345,28 +347,15 @@ def swap_search(
         f = f + delta
         pending += 1
         if pending >= exact_every:
-            S_sorted = np.sort(Snow)
-            wS_ex, f_ex = exact(S_sorted)
-            if f_ex < f_check - rtol * abs(f_check):
-                w[:] = 0.0
-                w[S_sorted] = wS_ex
-                f = f_ex
-                history.append(f)
+            if exact_checkpoint(np.sort(Snow)):
                 checkpoint, f_check, pending = (w.copy(), f, n_swaps, n_adds), f, 0
             else:
                 back_to_checkpoint()
                 exact_every = 1
     else:
-        if pending:  # out of moves between checkpoints: keep the better of the two points
-            S_sorted = np.flatnonzero(w)
-            wS_ex, f_ex = exact(S_sorted)
-            if f_ex < f_check - rtol * abs(f_check):
-                w[:] = 0.0
-                w[S_sorted] = wS_ex
-                f = f_ex
-                history.append(f)
-            else:
-                w, f = checkpoint[0], checkpoint[1]
+        if pending and not exact_checkpoint(np.flatnonzero(w)):
+            # out of moves between checkpoints, and the last moves did not pay: go back
+            w, f = checkpoint[0], checkpoint[1]
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
 
 

@@ -149,6 +149,13 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=10):
     return w, f, history, n_iter, converged, n_back, rounds
 
 
+#: The swap searches of large problems: (function, default moves per round).
+_LARGE_SEARCHES = {
+    "woodbury": (woodbury_swap_search, WOODBURY_MOVES),
+    "working-set": (working_set_swap_search, WORKING_SET_MOVES),
+}
+
+
 def _local_search_mode(problem) -> str:
     """Which swap search fits the problem ("full", "woodbury", "working-set"), or why none."""
     n, p, k = problem.n_samples, problem.n_features, problem.k
@@ -359,8 +366,9 @@ def solve(
                     info=info,
                     verbose=verbose,
                 )
-            elif mode == "woodbury":
-                res = woodbury_swap_search(
+            elif mode in _LARGE_SEARCHES:
+                search, default_moves = _LARGE_SEARCHES[mode]
+                res = search(
                     problem.A,
                     problem.b,
                     k,
@@ -369,23 +377,7 @@ def solve(
                     ridge=problem.ridge,
                     w_ref=problem.w_ref if problem.has_w_ref else None,
                     col_sq=problem.column_sq_norms(),
-                    max_moves=max_swaps if max_swaps is not None else WOODBURY_MOVES,
-                    max_rounds=swap_rounds,
-                    log=(lambda msg: _log(verbose, msg)),
-                )
-                w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
-                info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
-            elif mode == "working-set":
-                res = working_set_swap_search(
-                    problem.A,
-                    problem.b,
-                    k,
-                    w,
-                    f,
-                    ridge=problem.ridge,
-                    w_ref=problem.w_ref if problem.has_w_ref else None,
-                    col_sq=problem.column_sq_norms(),
-                    max_moves=max_swaps if max_swaps is not None else WORKING_SET_MOVES,
+                    max_moves=max_swaps if max_swaps is not None else default_moves,
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
                 )

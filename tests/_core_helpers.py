@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 
+from sparse_regression import make_correlated_regression
+
 
 def ar1_design(rng, n, p, rho):
     """n x p design whose columns follow an AR(1) process with correlation rho."""
@@ -19,15 +21,8 @@ def ar1_design(rng, n, p, rho):
 
 def sparse_instance(seed, n, p, k, rho, snr):
     """Correlated design, a k-sparse signal, noise at the given signal-to-noise ratio."""
-    rng = np.random.default_rng(seed)
-    X = ar1_design(rng, n, p, rho)
-    w = np.zeros(p)
-    S = rng.choice(p, k, replace=False)
-    w[S] = rng.choice([-1.0, 1.0], k) * rng.uniform(0.5, 2.0, k)
-    signal = X @ w
-    noise = rng.standard_normal(n)
-    noise *= np.linalg.norm(signal) / np.linalg.norm(noise) / np.sqrt(snr)
-    return X, signal + noise
+    X, y, _ = make_correlated_regression(n, p, k, rho=rho, snr=snr, order="C", random_state=seed)
+    return X, y
 
 
 def enumerate_optimum(A, b, k, ridge=0.0, w_ref=None):

@@ -9,15 +9,7 @@ import numpy as np
 from sparse_regression import SparseProblem
 from sparse_regression.backsolve import backsolve_arrays
 
-
-def ar1_design(rng, n, p, rho):
-    """n x p design whose columns follow an AR(1) process with correlation rho."""
-    Z = rng.standard_normal((n, p))
-    X = np.empty((n, p))
-    X[:, 0] = Z[:, 0]
-    for j in range(1, p):
-        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
-    return X
+from ._core_helpers import ar1_design
 
 
 def small_problem(seed, *, n=20, p=10, k=3, rho=0.5, ridge=0.0, with_ref=False):
