@@ -39,7 +39,7 @@ AUTO_PERTURBATIONS = 20
 ACTIVE_SET_RTOL = 1e-4
 #: BLAS threads during the local search (its many small products are latency-bound).
 LOCAL_SEARCH_BLAS_THREADS = 1
-AUTO_PERTURBATION_SIZE = 10**5
+AUTO_PERTURBATION_SIZE = 2 * 10**4
 
 
 def _log(verbose, msg):
