@@ -48,9 +48,27 @@ def _jit_pair(fn):
 
 # ---------------------------------------------------------------------------- products
 def _rows_dot_impl(M, x):
+    # Four rows per pass, so each x[j] is loaded once for four dot products.
     m, q = M.shape
     out = np.empty(m)
-    for i in prange(m):
+    n4 = m // 4
+    for b in prange(n4):
+        i = 4 * b
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for j in range(q):
+            xj = x[j]
+            s0 += M[i, j] * xj
+            s1 += M[i + 1, j] * xj
+            s2 += M[i + 2, j] * xj
+            s3 += M[i + 3, j] * xj
+        out[i] = s0
+        out[i + 1] = s1
+        out[i + 2] = s2
+        out[i + 3] = s3
+    for i in range(4 * n4, m):
         s = 0.0
         for j in range(q):
             s += M[i, j] * x[j]
@@ -59,16 +77,36 @@ def _rows_dot_impl(M, x):
 
 
 def _rows_axpy_impl(M, x, nt):
+    # Eight rows per pass over the float64 accumulator (it stays in L1, but loading and
+    # storing it once per row would dominate); zero rows are skipped.
     m, q = M.shape
     chunk = (m + nt - 1) // nt
     part = np.zeros((nt, q))
     for t in prange(nt):
         acc = part[t]
-        for i in range(t * chunk, min(m, (t + 1) * chunk)):
+        hi = min(m, (t + 1) * chunk)
+        i = t * chunk
+        while i + 7 < hi:
+            x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+            x4, x5, x6, x7 = x[i + 4], x[i + 5], x[i + 6], x[i + 7]
+            for j in range(q):
+                acc[j] += (
+                    M[i, j] * x0
+                    + M[i + 1, j] * x1
+                    + M[i + 2, j] * x2
+                    + M[i + 3, j] * x3
+                    + M[i + 4, j] * x4
+                    + M[i + 5, j] * x5
+                    + M[i + 6, j] * x6
+                    + M[i + 7, j] * x7
+                )
+            i += 8
+        while i < hi:
             xi = x[i]
             if xi != 0.0:
                 for j in range(q):
                     acc[j] += M[i, j] * xi
+            i += 1
     out = part[0].copy()
     for t in range(1, nt):
         out += part[t]
@@ -88,17 +126,38 @@ def _rows_dot_idx_impl(M, idx, x):
 
 
 def _rows_axpy_idx_impl(M, idx, x, nt):
+    # as _rows_axpy, over the rows idx (eight per pass over the accumulator)
     q = M.shape[1]
     nnz = idx.shape[0]
     chunk = (nnz + nt - 1) // nt
     part = np.zeros((nt, q))
     for t in prange(nt):
         acc = part[t]
-        for s in range(t * chunk, min(nnz, (t + 1) * chunk)):
+        hi = min(nnz, (t + 1) * chunk)
+        s = t * chunk
+        while s + 7 < hi:
+            r0, r1, r2, r3 = idx[s], idx[s + 1], idx[s + 2], idx[s + 3]
+            r4, r5, r6, r7 = idx[s + 4], idx[s + 5], idx[s + 6], idx[s + 7]
+            x0, x1, x2, x3 = x[s], x[s + 1], x[s + 2], x[s + 3]
+            x4, x5, x6, x7 = x[s + 4], x[s + 5], x[s + 6], x[s + 7]
+            for j in range(q):
+                acc[j] += (
+                    M[r0, j] * x0
+                    + M[r1, j] * x1
+                    + M[r2, j] * x2
+                    + M[r3, j] * x3
+                    + M[r4, j] * x4
+                    + M[r5, j] * x5
+                    + M[r6, j] * x6
+                    + M[r7, j] * x7
+                )
+            s += 8
+        while s < hi:
             xs = x[s]
             r = idx[s]
             for j in range(q):
                 acc[j] += M[r, j] * xs
+            s += 1
     out = part[0].copy()
     for t in range(1, nt):
         out += part[t]

@@ -35,6 +35,8 @@ from .backsolve import backsolve_arrays
 __all__ = ["GramRows", "SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
 
 _EPS_COLLINEAR = 1e-10
+#: Gram rows computed alongside a missing one (one pass over A serves all of them).
+PREFETCH_ROWS = 15
 
 
 @dataclass
@@ -66,9 +68,13 @@ class GramRows:
         self.max_rows = max(1, int(max_rows))
         self._rows: dict[int, np.ndarray] = {}
 
-    def get(self, idx) -> np.ndarray:
+    def get(self, idx, prefetch=()) -> np.ndarray:
+        """Rows for ``idx``. If one is missing, the missing rows among ``prefetch`` are computed
+        in the same product: one pass over A serves them all."""
         idx = [int(j) for j in idx]
         missing = [j for j in dict.fromkeys(idx) if j not in self._rows]
+        if missing:
+            missing += [int(j) for j in prefetch if int(j) not in self._rows and j not in idx]
         if missing:
             if len(self._rows) + len(missing) > self.max_rows:
                 keep = set(idx)
@@ -318,7 +324,14 @@ def swap_search(
                 # are below the numerical resolution. Stop here.
                 swap_optimal = True
                 break
-        row = gram.get([j])[0]
+        # the next likely entrants share this pass over A
+        ok = ~in_support & (s_out > _EPS_COLLINEAR * scale)
+        score = np.zeros(p)
+        score[ok] = g[ok] ** 2 / s_out[ok]
+        score[j] = 0.0
+        m = min(PREFETCH_ROWS, p - 1)
+        ahead = np.argpartition(-score, m)[:m] if m > 0 else ()
+        row = gram.get([j], prefetch=ahead)[0]
         if r is None:
             n_adds += 1
         else:
@@ -375,6 +388,7 @@ def perturbation_search(
     Atb: np.ndarray | None = None,
     gram: GramRows | None = None,
     max_moves: int | None = None,
+    exact_every: int = 1,
 ) -> tuple[np.ndarray, float, list]:
     """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
 
@@ -409,6 +423,7 @@ def perturbation_search(
             Atb=Atb,
             gram=gram,
             max_moves=max_moves,
+            exact_every=exact_every,
         )
         if res.objective < f - 1e-12 * abs(f):
             w, f = res.coef, res.objective

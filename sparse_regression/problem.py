@@ -141,6 +141,8 @@ class SparseProblem:
         """``A w - b`` in float64 (only the nonzeros of ``w`` are touched)."""
         w = self._check_w(w)
         idx = np.flatnonzero(w)
+        if 4 * idx.size > self.n_features:  # mostly nonzero: the dense product is cheaper
+            return K.matvec(self.A, w) - self.b
         return K.matvec_cols(self.A, idx, w[idx]) - self.b
 
     def objective(self, w) -> float:

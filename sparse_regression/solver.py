@@ -37,6 +37,8 @@ WOODBURY_MAX_WORK = 5 * 10**10
 AUTO_PERTURBATIONS = 20
 #: An active-set round that lowers F by less than this (relative) ends the rounds.
 ACTIVE_SET_RTOL = 1e-4
+#: Exact backsolve every this many swap moves for float64 A (every move for float32 A).
+EXACT_EVERY_FLOAT64 = 8
 #: BLAS threads during the local search (its many small products are latency-bound).
 LOCAL_SEARCH_BLAS_THREADS = 1
 AUTO_PERTURBATION_SIZE = 2 * 10**4
@@ -210,6 +212,10 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
     # One cache of Gram rows serves every restart; it holds at most SWAP_MEMORY_LIMIT / 3.
     gram = GramRows(A, max_rows=max(4 * k, SWAP_MEMORY_LIMIT // (24 * problem.n_features)))
     common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, gram=gram, max_moves=max_swaps)
+    # float64 A: the incrementally updated factors are float64-exact, so moves are checked by
+    # an exact backsolve every few moves; float32 A: its Gram rows come from float32 BLAS
+    # products, so every move is.
+    common["exact_every"] = EXACT_EVERY_FLOAT64 if A.dtype == np.float64 else 1
     incumbents = []
 
     sw = swap_search(A, b, k, w, f, **common)
