@@ -16,6 +16,8 @@ the parallel one only when the work is large enough to amortise the threading ov
 
 from __future__ import annotations
 
+import types
+
 import numba as nb
 import numpy as np
 from numba import prange
@@ -40,9 +42,16 @@ _PARALLEL_MIN_WORK = 200_000  # multiply-adds below which the serial kernel is f
 
 
 def _jit_pair(fn):
-    """Compile ``fn`` twice: (serial, parallel)."""
+    """Compile ``fn`` twice: (serial, parallel).
+
+    Numba's on-disk cache keys compiled code by the function's qualified name and line, not
+    by flags such as ``parallel``, so the parallel twin gets a function object of its own name;
+    otherwise the two compilations overwrite each other's cache entries.
+    """
     serial = nb.njit(cache=True, fastmath=True, nogil=True)(fn)
-    parallel = nb.njit(cache=True, fastmath=True, nogil=True, parallel=True)(fn)
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel")
+    twin.__qualname__ = fn.__qualname__ + "_parallel"
+    parallel = nb.njit(cache=True, fastmath=True, nogil=True, parallel=True)(twin)
     return serial, parallel
 
 
