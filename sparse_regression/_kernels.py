@@ -370,7 +370,57 @@ def max_preserving_step(w, g, in_support):
 
 
 # ---------------------------------------------------------------------------- swap scores
-@nb.njit(cache=True, nogil=True, fastmath=True)
+def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
+    nrow, p = Z.shape
+    # delta < 0  <=>  g^2 - 2 beta T g > beta^2 s, with |T| <= t_j = ||P_S a~_j||
+    # (t_j^2 = scale_j - s_j). So no column can improve row r once
+    # |beta_r| >= max_j |g_j| (t_j + sqrt(scale_j)) / s_j: such rows are skipped (exact).
+    beta_crit = 0.0
+    for j in range(p):
+        if not in_support[j] and s_out[j] > eps * scale[j]:
+            t = np.sqrt(max(scale[j] - s_out[j], 0.0))
+            v = abs(gout[j]) * (t + np.sqrt(scale[j])) / s_out[j]
+            if v > beta_crit:
+                beta_crit = v
+    beta_crit *= 1.0 + 1e-9  # margin for rounding in s_out and t
+    row_best = np.zeros(nrow)
+    row_j = np.full(nrow, -1)
+    for r in prange(nrow):
+        br = beta[r]
+        if abs(br) >= beta_crit:
+            continue
+        ir = inv_root[r]
+        base = 0.5 * br * br
+        best = 0.0
+        bj = -1
+        for j in range(p):
+            if in_support[j]:
+                continue
+            t = Z[r, j] * ir
+            den = s_out[j] + t * t
+            if den <= eps * scale[j]:
+                continue
+            num = br * t - gout[j]
+            d = base - 0.5 * num * num / den
+            if d < best:
+                best = d
+                bj = j
+        row_best[r] = best
+        row_j[r] = bj
+    best = 0.0
+    bi = -1
+    bj = -1
+    for r in range(nrow):
+        if row_best[r] < best:
+            best = row_best[r]
+            bi = r
+            bj = row_j[r]
+    return bi, bj, best
+
+
+_best_swap = _jit_pair(_best_swap_impl)
+
+
 def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
     """Best single swap from precomputed quantities (see ``local_search``).
 
@@ -383,63 +433,40 @@ def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
     Returns (row, j, delta) of the most negative delta, (-1, -1, 0.0) if none is negative.
     Columns with ``s_j + T^2 <= eps * scale_j`` (in the span of the rest) are skipped.
     """
-    nrow, p = Z.shape
-    best = 0.0
-    bi = -1
-    bj = -1
-    # delta < 0  <=>  g^2 - 2 beta T g > beta^2 s, with |T| <= t_j = ||P_S a~_j||
-    # (t_j^2 = scale_j - s_j). So no column can improve row r once
-    # |beta_r| >= max_j |g_j| (t_j + sqrt(scale_j)) / s_j: such rows are skipped (exact).
-    beta_crit = 0.0
-    for j in range(p):
-        if not in_support[j] and s_out[j] > eps * scale[j]:
-            t = np.sqrt(max(scale[j] - s_out[j], 0.0))
-            v = abs(gout[j]) * (t + np.sqrt(scale[j])) / s_out[j]
-            if v > beta_crit:
-                beta_crit = v
-    beta_crit *= 1.0 + 1e-9  # margin for rounding in s_out and t
-    for r in range(nrow):
-        br = beta[r]
-        ir = inv_root[r]
-        base = 0.5 * br * br
-        if abs(br) >= beta_crit:
-            continue
-        for j in range(p):
-            if in_support[j]:
-                continue
-            t = Z[r, j] * ir
-            den = s_out[j] + t * t
-            if den <= eps * scale[j]:
-                continue
-            num = br * t - gout[j]
-            d = base - 0.5 * num * num / den
-            if d < best:
-                best = d
-                bi = r
-                bj = j
-    return bi, bj, best
+    return _pick(_best_swap, Z.size)(Z, inv_root, beta, gout, s_out, scale, in_support, eps)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+def _swap_gradient_impl(H, Z, wS, Atb, ref_term, scale, nt):
+    s, p = H.shape
+    g = np.empty(p)
+    s_out = np.empty(p)
+    chunk = (p + nt - 1) // nt
+    for t in prange(nt):
+        lo = t * chunk
+        hi = min(p, lo + chunk)
+        for j in range(lo, hi):
+            g[j] = -Atb[j] - ref_term[j]
+            s_out[j] = scale[j]
+        for r in range(s):
+            wr = wS[r]
+            for j in range(lo, hi):
+                h = H[r, j]
+                g[j] += h * wr
+                s_out[j] -= h * Z[r, j]
+    return g, s_out
+
+
+_swap_gradient = _jit_pair(_swap_gradient_impl)
+
+
 def swap_gradient_and_residual_norms(H, Z, wS, Atb, ref_term, scale):
     """One pass over the s x p arrays ``H = A_S^T A`` and ``Z = M^-1 H``:
 
     * ``g = H^T w_S - A^T b - ref_term`` (the gradient off the support), and
     * ``s_j = scale_j - sum_r H[r, j] Z[r, j]`` (squared norm of column j orthogonal to S).
     """
-    s, p = H.shape
-    g = np.empty(p)
-    s_out = np.empty(p)
-    for j in range(p):
-        g[j] = -Atb[j] - ref_term[j]
-        s_out[j] = scale[j]
-    for r in range(s):
-        wr = wS[r]
-        for j in range(p):
-            h = H[r, j]
-            g[j] += h * wr
-            s_out[j] -= h * Z[r, j]
-    return g, s_out
+    fn, nt = _pick_nt(_swap_gradient, H.size)
+    return fn(H, Z, wS, Atb, ref_term, scale, nt)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)

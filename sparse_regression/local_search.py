@@ -35,8 +35,6 @@ from .backsolve import backsolve_arrays
 __all__ = ["GramRows", "SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
 
 _EPS_COLLINEAR = 1e-10
-#: Gram rows computed alongside a missing one (one pass over A serves all of them).
-PREFETCH_ROWS = 15
 
 
 @dataclass
@@ -68,20 +66,21 @@ class GramRows:
         self.max_rows = max(1, int(max_rows))
         self._rows: dict[int, np.ndarray] = {}
 
-    def get(self, idx, prefetch=()) -> np.ndarray:
-        """Rows for ``idx``. If one is missing, the missing rows among ``prefetch`` are computed
-        in the same product: one pass over A serves them all."""
+    def get(self, idx) -> np.ndarray:
         idx = [int(j) for j in idx]
         missing = [j for j in dict.fromkeys(idx) if j not in self._rows]
-        if missing:
-            missing += [int(j) for j in prefetch if int(j) not in self._rows and j not in idx]
         if missing:
             if len(self._rows) + len(missing) > self.max_rows:
                 keep = set(idx)
                 self._rows = {j: r for j, r in self._rows.items() if j in keep}
-            block = K.gather_columns(self.A, np.asarray(missing, dtype=np.int64)).T @ self.A
-            for t, j in enumerate(missing):
-                self._rows[j] = np.asarray(block[t], dtype=np.float64)
+            cols = K.gather_columns(self.A, np.asarray(missing, dtype=np.int64))
+            if len(missing) == 1:
+                # one row: the parallel Numba product (float64 accumulation, own threads)
+                self._rows[missing[0]] = K.rmatvec(self.A, cols[:, 0].astype(np.float64))
+            else:
+                block = cols.T @ self.A  # several rows: one BLAS product, one pass over A
+                for t, j in enumerate(missing):
+                    self._rows[j] = np.asarray(block[t], dtype=np.float64)
         if not idx:
             return np.zeros((0, self.A.shape[1]))
         return np.stack([self._rows[j] for j in idx])
@@ -324,14 +323,7 @@ def swap_search(
                 # are below the numerical resolution. Stop here.
                 swap_optimal = True
                 break
-        # the next likely entrants share this pass over A
-        ok = ~in_support & (s_out > _EPS_COLLINEAR * scale)
-        score = np.zeros(p)
-        score[ok] = g[ok] ** 2 / s_out[ok]
-        score[j] = 0.0
-        m = min(PREFETCH_ROWS, p - 1)
-        ahead = np.argpartition(-score, m)[:m] if m > 0 else ()
-        row = gram.get([j], prefetch=ahead)[0]
+        row = gram.get([j])[0]
         if r is None:
             n_adds += 1
         else:
