@@ -107,9 +107,6 @@ class _SupportState:
             self.H[:s] = gram.get(self.S)
         self.refresh()
 
-    def __len__(self) -> int:
-        return len(self.S)
-
     @property
     def s(self) -> int:
         return len(self.S)

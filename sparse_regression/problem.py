@@ -172,5 +172,7 @@ class SparseProblem:
         return cached
 
     def with_k(self, k: int) -> SparseProblem:
-        """A copy of this problem (sharing ``A``) with another sparsity level."""
-        return SparseProblem(self.A, self.b, k, ridge=self.ridge, w_ref=self._w_ref)
+        """A copy of this problem (sharing ``A``, which is not scanned again) with another ``k``."""
+        return SparseProblem(
+            self.A, self.b, k, ridge=self.ridge, w_ref=self._w_ref, check_finite=False
+        )

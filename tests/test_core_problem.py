@@ -108,3 +108,12 @@ def test_objective_rejects_wrong_w(data):
     prob = SparseProblem(*data, 3)
     with pytest.raises(ValueError, match=r"w must have shape \(12,\)"):
         prob.objective(np.ones(5))
+
+
+def test_with_k_shares_data_and_validates_k(data):
+    prob = SparseProblem(*data, 3, ridge=0.5, w_ref=np.ones(12))
+    other = prob.with_k(7)
+    assert other.k == 7 and other.A is prob.A and other.ridge == 0.5
+    np.testing.assert_array_equal(other.w_ref, prob.w_ref)
+    with pytest.raises(ValueError, match="k must satisfy"):
+        prob.with_k(13)
