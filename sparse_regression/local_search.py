@@ -31,6 +31,7 @@ import scipy.linalg.blas as blas
 
 from . import _kernels as K
 from .backsolve import backsolve_arrays
+from .woodbury import ridge_gram_cholesky
 
 __all__ = ["GramRows", "SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
 
@@ -137,12 +138,10 @@ class _SupportState:
         """s > n: through K = ridge I + A_S A_S^T (n x n) and X = L^-1 A_S (L L^T = K),
         ``M^-1 = (I - X^T X) / ridge`` and ``Z = M^-1 A_S^T A = X^T L^-1 A``: O(n^2 (s + p))
         instead of O(s^2 (s + p))."""
-        s, n = self.s, A.shape[0]
+        s = self.s
         AS = K.gather_columns(A, np.asarray(self.S, dtype=np.int64)).astype(np.float64)
-        Kmat = AS @ AS.T
-        Kmat[np.diag_indices(n)] += self.ridge
         try:
-            L = sla.cholesky(Kmat, lower=True, check_finite=False)
+            L = ridge_gram_cholesky(AS, self.ridge)
         except np.linalg.LinAlgError:
             return False
         X = sla.solve_triangular(L, AS, lower=True, check_finite=False)

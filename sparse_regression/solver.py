@@ -15,7 +15,7 @@ from .local_search import GramRows, perturbation_search, swap_search, swap_searc
 from .problem import SparseProblem
 from .solution import SparseSolution
 from .woodbury_swaps import woodbury_swap_search
-from .working_set import working_set_swap_search
+from .working_set import restrict_to_columns, working_set_swap_search
 
 __all__ = ["solve", "IHTSolver"]
 
@@ -104,9 +104,7 @@ def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=10):
     ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
     f_prev = np.inf
     for rounds in range(1, max_rounds + 1):  # noqa: B007
-        B = K.gather_columns(A, W)
-        ref_W = w_ref[W] if w_ref is not None else None
-        const = 0.5 * ridge * (ref_sq - float(ref_W @ ref_W)) if w_ref is not None else 0.0
+        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
         res = iht(
             B,
             b,

@@ -28,10 +28,9 @@ import scipy.linalg.blas as blas
 from . import _kernels as K
 from .backsolve import backsolve_arrays
 from .local_search import SwapResult
+from .woodbury import support_factor, woodbury_sq_norms
 
 __all__ = ["woodbury_swap_search"]
-
-_CHUNK = 8192  # columns per triangular solve when ranking entrants
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -72,24 +71,20 @@ def _best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps):
 class _Pool:
     """Y = K^-1 A_C, Z = A_C^T Y, u = K^-1 c and v = A_C^T u for a candidate pool C."""
 
-    def __init__(self, A, b, S, C, ridge, w_ref):
+    def __init__(self, A, b, S, C, ridge, w_ref, factor=None):
         self.A, self.b, self.ridge, self.w_ref = A, b, ridge, w_ref
         self.C = np.asarray(C, dtype=np.int64)
         self.AC = np.asfortranarray(K.gather_columns(A, self.C).astype(np.float64))
         self.w_ref_c = w_ref[self.C] if w_ref is not None else np.zeros(self.C.size)
-        self.refresh(S)
+        self.refresh(S, factor)
 
-    def refresh(self, S):
-        """Recompute every maintained quantity for support S (a superset of the members)."""
-        n = self.A.shape[0]
-        self.S = np.sort(np.asarray(S, dtype=np.int64))
-        AS = K.gather_columns(self.A, self.S).astype(np.float64)
-        ref_S = self.w_ref[self.S] if self.w_ref is not None else None
-        self.c = self.b - AS @ ref_S if ref_S is not None else self.b.copy()
-        Kmat = AS @ AS.T
-        Kmat[np.diag_indices(n)] += self.ridge
-        self.L = sla.cholesky(Kmat, lower=True, check_finite=False)
-        self.u = sla.cho_solve((self.L, True), self.c, check_finite=False)
+    def refresh(self, S, factor=None):
+        """Recompute every maintained quantity for support S (sorted); ``factor`` is
+        ``support_factor(A, b, S, ...)`` when the caller already has it."""
+        self.S = np.asarray(S, dtype=np.int64)
+        if factor is None:
+            factor = support_factor(self.A, self.b, self.S, self.ridge, self.w_ref)
+        _, self.c, self.L, self.u = factor
         self.Y = np.asfortranarray(sla.cho_solve((self.L, True), self.AC, check_finite=False))
         self.Z = np.asfortranarray(self.AC.T @ self.Y)
         self.v = self.AC.T @ self.u
@@ -139,15 +134,11 @@ class _Pool:
 
 def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add):
     """Pool for one round: the n_remove support members with the smallest exact removal cost
-    and the n_add outside columns with the largest exact addition gain."""
-    n, p = A.shape
-    AS = K.gather_columns(A, S).astype(np.float64)
-    ref_S = w_ref[S] if w_ref is not None else 0.0
-    Kmat = AS @ AS.T
-    Kmat[np.diag_indices(n)] += ridge
-    L = sla.cholesky(Kmat, lower=True, check_finite=False)
-    c = b - AS @ ref_S if w_ref is not None else b
-    u = sla.cho_solve((L, True), c, check_finite=False)
+    and the n_add outside columns with the largest exact addition gain. Also returns the
+    support's ``support_factor``, which the pool reuses."""
+    p = A.shape[1]
+    factor = support_factor(A, b, S, ridge, w_ref)
+    AS, _, L, u = factor
     X = sla.solve_triangular(L, AS, lower=True, check_finite=False)
     q = np.einsum("ij,ij->j", X, X)
     minv = np.maximum((1.0 - q) / ridge, np.finfo(float).tiny)
@@ -156,18 +147,12 @@ def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add):
     # exact addition gains g_j^2 / (2 s_j), s_j = ridge (1 + a_j^T K^-1 a_j), for every column:
     # with a small ridge s_j ranges from ridge to ||a_j||^2, so no cheaper proxy ranks them
     g = -ridge * (K.rmatvec(A, u) + (w_ref if w_ref is not None else 0.0))
-    # (a ranking only, so the triangular solve runs in A's precision: float32 halves its cost)
-    L_a = L.astype(A.dtype)
-    s_out = np.empty(p)
-    for c0 in range(0, p, _CHUNK):
-        c1 = min(p, c0 + _CHUNK)
-        X = sla.solve_triangular(L_a, A[:, c0:c1], lower=True, check_finite=False)
-        s_out[c0:c1] = ridge * (1.0 + np.einsum("ij,ij->j", X, X, dtype=np.float64))
-    gain = g * g / s_out
+    # (a ranking only, so the triangular solves run in A's precision: float32 halves their cost)
+    gain = g * g / woodbury_sq_norms(A, L, ridge, dtype=A.dtype)
     gain[S] = -1.0
     m = min(n_add, p - S.size)
     entrants = np.argpartition(-gain, m - 1)[:m] if m > 0 else np.zeros(0, dtype=np.int64)
-    return np.concatenate([members, entrants])
+    return np.concatenate([members, entrants]), factor
 
 
 def woodbury_swap_search(
@@ -203,8 +188,8 @@ def woodbury_swap_search(
     eps = 1e-10
     for rnd in range(1, max_rounds + 1):
         S = np.flatnonzero(w)
-        C = _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add)
-        pool = _Pool(A, b, S, C, ridge, w_ref)
+        C, factor = _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add)
+        pool = _Pool(A, b, S, C, ridge, w_ref, factor)
         support = set(S.tolist())
         moves = 0
         while moves < max_moves:

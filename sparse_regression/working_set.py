@@ -25,16 +25,9 @@ import scipy.linalg as sla
 
 from . import _kernels as K
 from .local_search import GramRows, SwapResult, swap_search
+from .woodbury import column_chunks, ridge_gram_cholesky, woodbury_sq_norms
 
-__all__ = ["orthogonal_sq_norms", "working_set_swap_search"]
-
-_CHUNK_BYTES = 64 * 2**20
-
-
-def _column_chunks(p, n):
-    step = max(1, _CHUNK_BYTES // (8 * max(n, 1)))
-    for c in range(0, p, step):
-        yield slice(c, min(p, c + step))
+__all__ = ["orthogonal_sq_norms", "restrict_to_columns", "working_set_swap_search"]
 
 
 def orthogonal_sq_norms(A, support, ridge, col_sq=None) -> np.ndarray:
@@ -54,24 +47,30 @@ def orthogonal_sq_norms(A, support, ridge, col_sq=None) -> np.ndarray:
     AS = K.gather_columns(A, S).astype(np.float64)
     if ridge > 0 and 2 * s >= n:
         # Woodbury: s_j = ridge (1 + a_j^T (ridge I + A_S A_S^T)^-1 a_j).
-        Kmat = AS @ AS.T
-        Kmat[np.diag_indices(n)] += ridge
-        L = sla.cholesky(Kmat, lower=True, check_finite=False)
-        for c in _column_chunks(p, n):
-            X = sla.solve_triangular(L, A[:, c].astype(np.float64), lower=True, check_finite=False)
-            out[c] = ridge * (1.0 + np.einsum("ij,ij->j", X, X))
+        out[:] = woodbury_sq_norms(A, ridge_gram_cholesky(AS, ridge), ridge)
     else:
         M = AS.T @ AS
         M[np.diag_indices(s)] += ridge
         L = sla.cholesky(M, lower=True, check_finite=False)
         ASt = np.ascontiguousarray(AS.T)
-        for c in _column_chunks(p, n):
+        for c in column_chunks(p, n):
             Hc = ASt @ A[:, c].astype(np.float64)
             X = sla.solve_triangular(L, Hc, lower=True, check_finite=False)
             out[c] = col_sq[c] + ridge - np.einsum("ij,ij->j", X, X)
     out[S] = 0.0
     np.maximum(out, 0.0, out=out)
     return out
+
+
+def restrict_to_columns(A, W, ridge, w_ref, ref_sq):
+    """The problem on the columns W: ``(A_W, w_ref_W, const)``, where ``const`` is the ridge
+    term of the coordinates outside W (held at 0), so objectives stay those of the full
+    problem."""
+    B = K.gather_columns(A, W)
+    if w_ref is None:
+        return B, None, 0.0
+    ref_W = w_ref[W]
+    return B, ref_W, 0.5 * ridge * (ref_sq - float(ref_W @ ref_W))
 
 
 def working_set_swap_search(
@@ -130,9 +129,7 @@ def working_set_swap_search(
         cand = np.argpartition(-gain, m - 1)[:m] if m else np.zeros(0, dtype=np.int64)
         cand = cand[gain[cand] > 0]
         W = np.union1d(S, cand)
-        B = K.gather_columns(A, W)
-        ref_W = w_ref[W] if w_ref is not None else None
-        const = 0.5 * ridge * (ref_sq - float(ref_W @ ref_W)) if w_ref is not None else 0.0
+        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
         res = swap_search(
             B,
             b,
