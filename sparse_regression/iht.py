@@ -92,7 +92,6 @@ def iht(
     max_iter: int = 1000,
     tol: float = 1e-7,
     backsolve_patience: int = 2,
-    callback=None,
 ) -> IHTResult:
     """Run IHT with line search on ``F_B(w) = 1/2||Bw - b||^2 + ridge/2||w - w_ref||^2 + const``.
 
@@ -186,8 +185,6 @@ def iht(
         history.append(f)
         exact_on_support = False
         nz = np.flatnonzero(w)
-        if callback is not None:
-            callback(it, f)
         key = nz.tobytes()
         stable = stable + 1 if key == prev_support else 0
         prev_support = key
