@@ -377,7 +377,7 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
     # |beta_r| >= max_j |g_j| (t_j + sqrt(scale_j)) / s_j: such rows are skipped (exact).
     beta_crit = 0.0
     for j in range(p):
-        if not in_support[j] and s_out[j] > eps * scale[j]:
+        if not in_support[j] and scale[j] > 0.0 and s_out[j] > eps * scale[j]:
             t = np.sqrt(max(scale[j] - s_out[j], 0.0))
             v = abs(gout[j]) * (t + np.sqrt(scale[j])) / s_out[j]
             if v > beta_crit:
@@ -394,12 +394,12 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
         best = 0.0
         bj = -1
         for j in range(p):
-            if in_support[j]:
-                continue
+            if in_support[j] or not scale[j] > 0.0:
+                continue  # a zero column never enters
             t = Z[r, j] * ir
             den = s_out[j] + t * t
-            if den <= eps * scale[j]:
-                continue
+            if not den > eps * scale[j]:
+                continue  # j is (numerically) in the span of S - i: never divide by den
             num = br * t - gout[j]
             d = base - 0.5 * num * num / den
             if d < best:
@@ -431,7 +431,9 @@ def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
         delta = beta_r^2/2 - (beta_r T[r, j] - g_j)^2 / (2 (s_j + T[r, j]^2)).
 
     Returns (row, j, delta) of the most negative delta, (-1, -1, 0.0) if none is negative.
-    Columns with ``s_j + T^2 <= eps * scale_j`` (in the span of the rest) are skipped.
+    Columns with ``s_j + T^2 <= eps * scale_j`` (numerically in the span of the rest, the
+    tolerance relative to the column's own squared norm ``scale_j``) and zero columns are
+    skipped: no pivot below the tolerance is ever divided by.
     """
     return _pick(_best_swap, Z.size)(Z, inv_root, beta, gout, s_out, scale, in_support, eps)
 
@@ -486,10 +488,10 @@ def best_add(gout, s_out, scale, in_support, eps):
     best = 0.0
     bj = -1
     for j in range(p):
-        if in_support[j]:
+        if in_support[j] or not scale[j] > 0.0:
             continue
         den = s_out[j]
-        if den <= eps * scale[j]:
+        if not den > eps * scale[j]:
             continue
         d = -0.5 * gout[j] * gout[j] / den
         if d < best:

@@ -397,6 +397,15 @@ def solve(
         elif mode == "full":
             converged = False
 
+    # Report F recomputed from the residual of the returned coefficients (float64): the stages
+    # above compute it in several ways whose rounding differs.
+    # The last history entry is the same point's value: it differs from f by rounding only.
+    f = problem.objective(w)
+    history = list(history)
+    if history:
+        history[-1] = f
+    else:
+        history.append(f)
     return SparseSolution(
         coef=w,
         objective=f,

@@ -30,12 +30,16 @@ from ._fuzz import (
     objective_tolerance,
 )
 
-FAST = settings(
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-    database=None,
-)
+
+def fast(max_examples: int) -> settings:
+    """The fast profile: derandomized (the same cases on every run), no deadline."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        database=None,
+    )
 
 
 @st.composite
@@ -54,8 +58,7 @@ def specs(draw, max_n=40, max_p=60):
     )
 
 
-@FAST
-@settings(max_examples=250)
+@fast(150)
 @given(specs())
 def test_solve_properties(spec):
     with warnings.catch_warnings():
@@ -64,8 +67,7 @@ def test_solve_properties(spec):
     assert not bad, f"{spec}: {bad}"
 
 
-@FAST
-@settings(max_examples=150)
+@fast(80)
 @given(specs(max_n=12, max_p=7))
 def test_tiny_problems_reach_the_enumerated_optimum(spec):
     problem = spec.build()
@@ -77,8 +79,7 @@ def test_tiny_problems_reach_the_enumerated_optimum(spec):
     assert abs(enum.objective - f_opt) <= objective_tolerance(problem, enum.coef), spec
 
 
-@FAST
-@settings(max_examples=12)
+@fast(12)
 @given(specs(max_n=10, max_p=6))
 def test_verify_and_mip_agree_with_enumeration(spec):
     pytest.importorskip("pyscipopt")
