@@ -285,59 +285,46 @@ def all_finite(A: np.ndarray) -> bool:
 
 
 # ---------------------------------------------------------------------------- thresholding
-@nb.njit(cache=True, nogil=True)
-def topk_abs(v, k):
-    """Indices (sorted) of the ``k`` entries of largest ``|v|``; ties go to lower indices."""
+def topk_abs(v: np.ndarray, k: int) -> np.ndarray:
+    """Indices (sorted, int64) of the ``k`` entries of largest ``|v|``; ties go to lower indices.
+
+    O(p) whatever the data: numpy's introselect finds the threshold (no quadratic worst case),
+    and the indices are read off a mask in order, so nothing is sorted. (Numba's ``np.sort``
+    on the nearly sorted index arrays of trained weights took seconds per call.)
+    """
+    v = np.asarray(v)
     p = v.shape[0]
     if k >= p:
-        return np.arange(p)
+        return np.arange(p, dtype=np.int64)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
     a = np.abs(v)
     thr = np.partition(a, p - k)[p - k]
-    out = np.empty(k, dtype=np.int64)
-    c = 0
-    for i in range(p):
-        if a[i] > thr:
-            out[c] = i
-            c += 1
-    for i in range(p):
-        if c == k:
-            break
-        if a[i] == thr:
-            out[c] = i
-            c += 1
-    return np.sort(out)
+    mask = a > thr
+    need = k - int(np.count_nonzero(mask))
+    if need > 0:
+        mask[np.flatnonzero(a == thr)[:need]] = True
+    return np.flatnonzero(mask).astype(np.int64, copy=False)
 
 
-@nb.njit(cache=True, nogil=True)
-def threshold_path_support(w, g, tau, k):
+def threshold_path_support(w: np.ndarray, g: np.ndarray, tau: float, k: int) -> np.ndarray:
     """Support of the projection ``P_k(w - tau g)``: top-k of ``|w - tau g|``."""
     return topk_abs(w - tau * g, k)
 
 
-@nb.njit(cache=True, nogil=True)
-def iht_start_support(w, g, k):
+def iht_start_support(w: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
     """Support of ``P_k(w - tau g)`` for small ``tau > 0``.
 
     For tau -> 0+, ``|w_i - tau g_i| -> |w_i|``, so the nonzeros of ``w`` stay (the largest
     first, if there are more than k) and the remaining places go to the zero coordinates with
     the largest ``|g_j|``.
     """
-    p = w.shape[0]
-    nz = 0
-    for i in range(p):
-        if w[i] != 0.0:
-            nz += 1
-    if nz >= k:
+    nz = w != 0.0
+    if int(np.count_nonzero(nz)) >= k:
         return topk_abs(w, k)
-    key = np.empty(p)
-    big = 0.0
-    for i in range(p):
-        if abs(g[i]) > big:
-            big = abs(g[i])
-    big = 2.0 * big + 1.0
-    for i in range(p):
-        key[i] = big + abs(w[i]) if w[i] != 0.0 else abs(g[i])
-    return topk_abs(key, k)
+    ag = np.abs(g)
+    big = 2.0 * (float(ag.max()) if ag.size else 0.0) + 1.0
+    return topk_abs(np.where(nz, big + np.abs(w), ag), k)
 
 
 @nb.njit(cache=True, nogil=True)
