@@ -423,6 +423,8 @@ class IHTSolver(BaseEstimator):
     """The core solver as a protocol object: ``IHTSolver(...).solve(problem, warm_start)``.
 
     Parameters are those of :func:`solve`; ``clone``-able like any scikit-learn estimator.
+    Unlike :func:`solve`, ``random_state`` defaults to 0: solver objects (used by the
+    estimators, the MIP's incumbent and ``prune``) give the same result on every run.
     """
 
     def __init__(
@@ -434,7 +436,7 @@ class IHTSolver(BaseEstimator):
         max_swaps=None,
         swap_rounds=3,
         n_perturbations="auto",
-        random_state=None,
+        random_state=0,
         verbose=False,
     ):
         self.swap_rounds = swap_rounds

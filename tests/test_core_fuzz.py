@@ -217,3 +217,44 @@ def test_issue13_reported_objective_is_the_true_one_at_any_scale(scale, dtype):
             assert sol.objective >= 0.0
             assert abs(sol.objective - f) <= objective_tolerance(problem, sol.coef)
             assert abs(sol.objective - f) <= (1e-9 if dtype == np.float64 else 1e-5) * f + 1e-300
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1e-3])
+def test_issue13_backsolve_on_a_wide_support_never_forms_k_by_k(ridge):
+    """k > n: the backsolve works in the n-dimensional space (a 20000 x 20000 float64 system
+    would need 3.2 GB); ridge = 0 gives the minimum-norm interpolant."""
+    import tracemalloc
+
+    from sparse_regression.backsolve import backsolve_arrays
+
+    rng = np.random.default_rng(0)
+    n, s = 6, 20_000
+    A = np.asfortranarray(rng.standard_normal((n, s)).astype(np.float32))
+    A[:, 7] = 0.0
+    b = rng.standard_normal(n)
+    w_ref = rng.standard_normal(s)
+    tracemalloc.start()
+    try:
+        wS, f = backsolve_arrays(A, b, np.arange(s), ridge, w_ref if ridge else None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert np.all(np.isfinite(wS)) and f >= 0
+    problem = SparseProblem(A, b, s, ridge=ridge, w_ref=w_ref if ridge else None)
+    assert abs(problem.objective(wS) - f) <= objective_tolerance(problem, wS)
+    if ridge == 0.0:
+        assert f <= 1e-20 * float(b @ b)  # n < s generic columns interpolate
+
+
+def test_estimators_are_deterministic_by_default():
+    from sparse_regression import SparseLinearRegression, SparseLinearRegressionCV
+
+    assert SparseLinearRegression().random_state == 0
+    assert SparseLinearRegressionCV().random_state == 0
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 25))
+    X[:, 1:] += 0.9 * X[:, :-1]  # correlated: perturbation rounds matter
+    y = X[:, :6] @ rng.standard_normal(6) + rng.standard_normal(40)
+    fits = [SparseLinearRegression(n_nonzero_coefs=5).fit(X, y).coef_ for _ in range(2)]
+    np.testing.assert_array_equal(fits[0], fits[1])

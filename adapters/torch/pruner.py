@@ -38,6 +38,7 @@ from .per_sample_grads import Segment
 from .report import LayerStats, PruneReport, StageRecord
 from .snapshot import ModelSnapshot
 from .targets import Target, resolve_targets
+from .validity import check_finite_weights, check_fisher_scale
 
 __all__ = ["prune", "METHODS", "SCOPES", "default_solver"]
 
@@ -248,16 +249,30 @@ def _plan_groups(problems, ks, n, limit, block_mode, n_target):
     if need_all <= limit:
         return [list(range(len(problems)))], need_all
     if not block_mode:
-        per_row = need_all / n
-        n_fit = int((limit - reserve) // per_row) if limit > reserve else 0
+        # peak for n' samples: n' * per_row + min(_GRAD_RESERVE, 8 n' p) (the reserve shrinks
+        # with n' too); the largest n' that fits
+        per_row = (need_all - reserve) / n
+        n_fit = int(limit // (per_row + 8 * total))
+        if n_fit * 8 * total > _GRAD_RESERVE:
+            n_fit = int((limit - _GRAD_RESERVE) // per_row) if limit > _GRAD_RESERVE else 0
         bs_fit = int(max(1, (limit - reserve) // (3 * 4 * n))) if limit > reserve else 1
         bs_hint = min(max(n_target, 1), 2 ** int(math.log2(max(bs_fit, 1))))
+        if n_fit >= 1:
+            fix = (
+                f"Use n_samples <= {n_fit}, or block_size={bs_hint} (block-diagonal Fisher, "
+                "A built block by block), or raise memory_limit."
+            )
+        else:
+            one = per_row + min(_GRAD_RESERVE, 8 * total)
+            fix = (
+                f"Not even one sample fits (one needs about {format_bytes(one)}): raise "
+                f"memory_limit to at least {format_bytes(one)} (or use 'auto'), or prune in "
+                f"blocks with block_size={bs_hint} and a larger memory_limit."
+            )
         raise ValueError(
             f"the Fisher matrix A (n_samples={n} x p={problems[0].size}, float32) and the "
             f"solver's workspace need about {format_bytes(need_all)} ({int(need_all)} bytes), "
-            f"over memory_limit={format_bytes(limit)}. Use n_samples <= {max(n_fit, 0)}, or "
-            f"block_size={bs_hint} (block-diagonal Fisher, A built block by block), or raise "
-            "memory_limit."
+            f"over memory_limit={format_bytes(limit)}. " + fix
         )
     groups, cur, cur_cols, cur_ws = [], [], 0, 0
     for i, pb in enumerate(problems):
@@ -321,6 +336,7 @@ def prune(
     sched = stage_sparsities(sparsity, stages, schedule)
     limit = parse_memory_limit(memory_limit)
     tlist = resolve_targets(model, targets, ignore)
+    check_finite_weights(tlist)
     offs = np.cumsum([0] + [t.numel for t in tlist])
     slices = [(int(a), int(b)) for a, b in zip(offs[:-1], offs[1:], strict=True)]
     total = int(offs[-1])
@@ -462,6 +478,7 @@ def _stage(
                 "the per-sample gradients contain NaN or inf; check the model's outputs and "
                 "loss_fn on the calibration data (e.g. with torch.autograd.detect_anomaly)."
             )
+        check_fisher_scale(mean_diag, w, n)
         rec.time_gradients += time.perf_counter() - t0
         rec.n_passes += 1
         ridge_abs = ridge * mean_diag
