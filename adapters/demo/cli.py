@@ -1,4 +1,4 @@
-"""Command line: ``chita demo`` (run as ``python -m adapters.cli demo`` from a checkout)."""
+"""Command line: ``chita demo`` (run as ``python -m adapters.demo.cli demo`` from a checkout)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             print("chita demo: --n-samples must be >= 1", file=sys.stderr)
             return 2
         try:
-            from .demo import DemoConfig, format_table, run_demo
+            from .run import DemoConfig, format_table, run_demo
         except ImportError as exc:
             print(f"chita demo: {exc}", file=sys.stderr)
             return 1
