@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from sparse_regression import IHTSolver, SparseProblem, SparseSolution, backsolve
-from sparse_regression.constants import HEURISTIC_M_FACTOR
+from sparse_regression.constants import HEURISTIC_M_FACTOR, MIP_CUTOFF_ATOL, MIP_CUTOFF_RTOL
 
 from ._common import (
     check_bool,
@@ -216,7 +216,7 @@ class MIPSolver(BaseEstimator):
                 data,
                 backend=backend,
                 incumbent=start,
-                cutoff=inc.objective / data.scale * (1 + 1e-9) + 1e-12,
+                cutoff=inc.objective / data.scale * (1 + MIP_CUTOFF_RTOL) + MIP_CUTOFF_ATOL,
                 time_limit=time_limit,
                 verbose=verbose,
             )

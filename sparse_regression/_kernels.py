@@ -23,6 +23,7 @@ import numpy as np
 from numba import prange
 
 from .constants import PARALLEL_MIN_WORK as _PARALLEL_MIN_WORK
+from .constants import SWAP_SKIP_MARGIN
 
 __all__ = [
     "all_finite",
@@ -383,7 +384,7 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
             v = abs(gout[j]) * (t + np.sqrt(scale[j])) / s_out[j]
             if v > beta_crit:
                 beta_crit = v
-    beta_crit *= 1.0 + 1e-9  # margin for rounding in s_out and t
+    beta_crit *= 1.0 + SWAP_SKIP_MARGIN  # margin for rounding in s_out and t
     row_best = np.zeros(nrow)
     row_j = np.full(nrow, -1)
     for r in prange(nrow):

@@ -91,6 +91,10 @@ LOCAL_SEARCH_BLAS_THREADS = 1
 #: own squared norm is collinear with the support and is never added (its score would divide
 #: by rounding noise).
 SWAP_COLLINEAR_RTOL = 1e-10
+#: The exact swap search skips support rows whose |beta| exceeds a provable bound; the bound
+#: is inflated by this (relative) for rounding in s_j and t_j. Read by a Numba kernel, which
+#: freezes it at compilation: after changing it, delete the __pycache__ folders (Numba's cache).
+SWAP_SKIP_MARGIN = 1e-9
 #: Default relative decrease of F below which a swap search stops (a move must gain more).
 SWAP_RTOL = 1e-10
 #: The exact single-swap search refactors its support at least every this many moves (large
@@ -143,6 +147,19 @@ MIQP_DELTA_SHRINK = 1e-3
 MIQP_PD_ABS = 1e-10
 #: Without a provable bound, M = HEURISTIC_M_FACTOR * max |incumbent| (no certificate then).
 HEURISTIC_M_FACTOR = 4.0
+#: The MIP gets the incumbent's objective (scaled) as a cutoff, loosened by this relative and
+#: absolute amount so that the incumbent itself is not cut off by rounding.
+MIP_CUTOFF_RTOL = 1e-9
+MIP_CUTOFF_ATOL = 1e-12
+#: Relative MIP gap asked of Gurobi / MOSEK: far below the 1e-5 that :func:`solvers.verify`
+#: needs, so the gap reported is the solver's proof, not its stopping rule.
+MIP_REL_GAP = 1e-9
+#: SCIP's feasibility tolerance: 1e-7 (default 1e-6) makes certificates accurate to ~1e-7
+#: relative (measured in docs/solvers.md).
+SCIP_FEASTOL = 1e-7
+#: :func:`solvers.verify` calls a point optimal when its gap to the proven bound is at most
+#: this (relative): above the MIP backends' accuracy (~1e-7), below any gap that matters.
+VERIFY_RTOL = 1e-5
 
 # ---------------------------------------------------------------- PyTorch adapter
 #: Bytes of per-sample gradients held at once while A is filled (chunks of samples).
