@@ -27,13 +27,10 @@ import numpy as np
 import scipy.linalg as sla
 
 from . import _kernels as K
+from .constants import BACKSOLVE_SINGULAR_RTOL
 from .problem import SparseProblem
 
 __all__ = ["backsolve", "backsolve_arrays"]
-
-# A Cholesky pivot below this fraction of its diagonal entry means "numerically singular"
-# (relative to each column's own scale, so scaled columns are not mistaken for dependent ones).
-_SINGULAR_RTOL = 1e-12
 
 
 def _cholesky_or_none(M: np.ndarray):
@@ -44,7 +41,7 @@ def _cholesky_or_none(M: np.ndarray):
         c, low = sla.cho_factor(M, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
         return None
-    if not np.all(np.diag(c) ** 2 > _SINGULAR_RTOL * d):
+    if not np.all(np.diag(c) ** 2 > BACKSOLVE_SINGULAR_RTOL * d):
         return None
     return c, low
 

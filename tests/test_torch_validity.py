@@ -90,7 +90,7 @@ def test_ridge_zero_with_wide_support_prunes():
 
 
 def test_demo_rejects_negative_threads(capsys):
-    from adapters.cli import main
+    from adapters.demo.cli import main
 
     assert main(["demo", "--threads", "-1"]) == 2
     assert "--threads must be >= 0" in capsys.readouterr().err

@@ -29,24 +29,18 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
-from . import _kernels as K
-from .backsolve import backsolve_arrays
-from .woodbury import ridge_gram_cholesky
+from .. import _kernels as K
+from ..backsolve import backsolve_arrays
+from ..constants import SWAP_COLLINEAR_RTOL, SWAP_PIVOT_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
+from ..woodbury import ridge_gram_cholesky
 
-__all__ = ["GramRows", "SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
+__all__ = ["GramRows", "SwapResult", "independent_subset", "swap_search", "swap_search_cost"]
 
-#: A column enters a support only if its squared norm orthogonal to the support exceeds this
-#: fraction of its own squared norm (relative to the column, so scaled columns are treated
-#: alike). Moves that would need a smaller pivot are skipped, never divided by.
-_EPS_COLLINEAR = 1e-10
-#: A factored support is numerically singular when a Cholesky pivot falls below this fraction
-#: of its diagonal entry (looser than _EPS_COLLINEAR, to absorb the rounding of updates).
-_PIVOT_RTOL = 1e-12
 
 
 def _pivot_checked_cholesky(M: np.ndarray) -> np.ndarray | None:
     """Lower Cholesky factor of the symmetric M, or None when M is numerically singular (a
-    pivot ``L_ii^2 <= _PIVOT_RTOL * M_ii``, or ``M_ii <= 0``)."""
+    pivot ``L_ii^2 <= SWAP_PIVOT_RTOL * M_ii``, or ``M_ii <= 0``)."""
     d = np.diag(M)
     if not np.all(d > 0):
         return None
@@ -54,12 +48,12 @@ def _pivot_checked_cholesky(M: np.ndarray) -> np.ndarray | None:
         L = sla.cholesky(M, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
         return None
-    if not np.all(np.diag(L) ** 2 > _PIVOT_RTOL * d):
+    if not np.all(np.diag(L) ** 2 > SWAP_PIVOT_RTOL * d):
         return None
     return L
 
 
-def independent_subset(M: np.ndarray, priority: np.ndarray, rtol: float = _EPS_COLLINEAR):
+def independent_subset(M: np.ndarray, priority: np.ndarray, rtol: float = SWAP_COLLINEAR_RTOL):
     """Positions of a numerically independent subset of the columns of a Gram matrix M.
 
     Greedy pivoted Cholesky in order of decreasing ``priority``: a column is kept when its
@@ -143,7 +137,7 @@ class _SupportState:
     the factors are recomputed from scratch to stop rounding drift.
     """
 
-    refresh_every = 25  # at least; large supports refresh every s/8 moves
+    refresh_every = SWAP_REFRESH_EVERY  # at least; large supports refresh every s/8 moves
 
     def __init__(self, gram: GramRows, S, k: int, p: int, scale: np.ndarray, ridge: float):
         self.gram, self.scale, self.ridge = gram, scale, ridge
@@ -175,7 +169,7 @@ class _SupportState:
     def refresh(self) -> bool:
         """Recompute Minv and Z from H; False if the support is numerically singular.
 
-        Singular means a Cholesky pivot of M below ``_PIVOT_RTOL`` times its diagonal entry:
+        Singular means a Cholesky pivot of M below ``SWAP_PIVOT_RTOL`` times its diagonal entry:
         that column's part orthogonal to the others is lost in rounding (a zero column, or one
         that duplicates others, with ``ridge = 0``). The test is per column, so columns of very
         different scales (1e6 next to 1e-6) are judged each on its own scale.
@@ -247,7 +241,7 @@ class _SupportState:
 
     def add(self, j: int, row: np.ndarray) -> bool:
         """Append column j (bordering update). False, with nothing changed, when column j's
-        squared norm orthogonal to the support, ``c``, is at most ``_EPS_COLLINEAR`` times its
+        squared norm orthogonal to the support, ``c``, is at most ``SWAP_COLLINEAR_RTOL`` times its
         own squared norm: the bordered M would be singular, so c is never divided by."""
         s = self.s
         scale_j = float(self.scale[j])
@@ -262,7 +256,7 @@ class _SupportState:
         H, Z = self.H[:s], self.Z[:s]
         u = Z[:, j].copy()
         c = scale_j - float(H[:, j] @ u)
-        if not (np.isfinite(c) and c > _EPS_COLLINEAR * scale_j and c > 0.0):
+        if not (np.isfinite(c) and c > SWAP_COLLINEAR_RTOL * scale_j and c > 0.0):
             return False
         bottom = (row - u @ H) / c
         blas.dger(-1.0, bottom, u, a=Z.T, overwrite_a=1)
@@ -297,7 +291,7 @@ def swap_search(
     max_moves: int | None = None,
     const: float = 0.0,
     exact_every: int = 1,
-    rtol: float = 1e-10,
+    rtol: float = SWAP_RTOL,
 ) -> SwapResult:
     """Swap (and fill) local search from ``w``, an exact minimiser on its support.
 
@@ -399,14 +393,14 @@ def swap_search(
         tol_abs = rtol * max(abs(f), tiny)
         move = None
         if s < k:
-            j, delta = K.best_add(g, s_out, scale, in_support, _EPS_COLLINEAR)
+            j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
             if j >= 0 and delta < -tol_abs:
                 move = (None, int(j))
         if move is None and s:
             inv_root = 1.0 / np.sqrt(np.maximum(np.diag(state.Minv[:s, :s]), tiny))
             beta = wS * inv_root
             r, j, delta = K.best_swap(
-                Z, inv_root, beta, g, s_out, scale, in_support, _EPS_COLLINEAR
+                Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
             )
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
@@ -477,62 +471,3 @@ def swap_search(
         # only possible by rounding, when a singular start was reduced and nothing improved
         return SwapResult(w0, f0, history[:1], 0, 0, False)
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
-
-
-def perturbation_search(
-    A: np.ndarray,
-    b: np.ndarray,
-    k: int,
-    w: np.ndarray,
-    f: float,
-    *,
-    rounds: int,
-    rng: np.random.Generator,
-    kick: int = 3,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    Atb: np.ndarray | None = None,
-    gram: GramRows | None = None,
-    max_moves: int | None = None,
-    exact_every: int = 1,
-) -> tuple[np.ndarray, float, list]:
-    """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
-
-    Each round replaces between 1 and ``kick`` (drawn uniformly) random members of the
-    incumbent's support by random outside coordinates, backsolves, and runs
-    :func:`swap_search` from there. Returns the best point,
-    its objective and the incumbent objective after every improving round.
-    """
-    p = A.shape[1]
-    improvements = []
-    for _ in range(rounds):
-        S = np.flatnonzero(w)
-        m = min(int(rng.integers(1, kick + 1)) if kick > 1 else 1, S.size, p - S.size)
-        if m == 0:
-            break
-        out = rng.choice(S, size=m, replace=False)
-        outside = np.flatnonzero(~np.isin(np.arange(p), S))
-        inn = rng.choice(outside, size=m, replace=False)
-        S2 = np.sort(np.concatenate([np.setdiff1d(S, out), inn]))
-        wS, f2 = backsolve_arrays(A, b, S2, ridge, w_ref)
-        w2 = np.zeros(p)
-        w2[S2] = wS
-        res = swap_search(
-            A,
-            b,
-            k,
-            w2,
-            f2,
-            ridge=ridge,
-            w_ref=w_ref,
-            col_sq=col_sq,
-            Atb=Atb,
-            gram=gram,
-            max_moves=max_moves,
-            exact_every=exact_every,
-        )
-        if res.objective < f - 1e-12 * abs(f):
-            w, f = res.coef, res.objective
-            improvements.append(f)
-    return w, f, improvements
