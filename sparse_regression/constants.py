@@ -174,6 +174,11 @@ VERIFY_RTOL = 1e-5
 GRAD_BUFFER_BYTES = 256 * 2**20
 #: Extra bytes reserved for those per-sample gradient buffers when planning memory.
 GRAD_RESERVE = 256 * 2**20
+#: Below this, 1/2 mean(diag(A^T A)) ||w||^2 (the loss change the diagonal of the quadratic
+#: model predicts for removing every weight, in loss units) is far below what a float32 loss
+#: can resolve (~1e-7 of a loss of order 1): the model would rank weights by rounding noise,
+#: so prune() warns that the empirical Fisher is negligible.
+NEGLIGIBLE_FISHER = 1e-10
 #: Fraction of the available RAM that ``memory_limit="auto"`` allows (the rest stays for the
 #: model, the data loader and the OS).
 AUTO_MEMORY_FRACTION = 0.6
