@@ -103,7 +103,7 @@ def sparsegpt(problem: LayerProblem, pattern, *, blocksize: int = 128) -> np.nda
         per_block = _split_counts(rows * d - pattern.k, widths * rows)
     else:
         raise TypeError(f"pattern must be RowK, NM or LayerK, got {type(pattern).__name__}.")
-    for b, (i1, width) in enumerate(zip(starts, widths)):
+    for b, (i1, width) in enumerate(zip(starts, widths, strict=True)):
         i2 = i1 + width
         W1 = W[:, i1:i2].copy()
         Err = np.zeros((rows, width))

@@ -160,7 +160,8 @@ def _stacked_solve(M: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     try:
         return np.linalg.solve(M, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        return np.stack([np.linalg.lstsq(Mi, ri, rcond=None)[0] for Mi, ri in zip(M, rhs)])
+        pairs = zip(M, rhs, strict=True)
+        return np.stack([np.linalg.lstsq(Mi, ri, rcond=None)[0] for Mi, ri in pairs])
 
 
 def backsolve_rows(problem: LayerProblem, mask, rows=None) -> np.ndarray:
@@ -252,9 +253,9 @@ def admm_mask(
     ``D = P(W + V)``, ``V = V + W - D``. ``rho`` starts at ``rho0`` and grows
     every ``update_every`` iterations by 1.3 / 1.2 / 1.1 depending on how many mask entries
     changed (V rescaled accordingly), in the variables ``W diag(sqrt(diag Hd))`` (unit
-    diagonal Gram matrix, so ``rho0`` is relative); it stops when the mask has not changed over a period
-    and ``W`` is close to ``D``. Returns ``(mask, iterations)``. The products run in ``dtype``
-    (the mask is a heuristic; the exact backsolve that follows is float64).
+    diagonal Gram matrix, so ``rho0`` is relative); it stops when the mask has not changed
+    over a period and ``W`` is close to ``D``. Returns ``(mask, iterations)``. The products
+    run in ``dtype`` (the mask is a heuristic; the exact backsolve that follows is float64).
     """
     _check_pattern(pattern, problem.shape)
     # Work in the variables Y = W diag(s), s_j = sqrt(Hd_jj): the projection then ranks

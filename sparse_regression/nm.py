@@ -44,7 +44,9 @@ class RowK:
         if k.ndim == 0:
             k = np.full(rows, k)
         if k.shape != (rows,) or k.dtype.kind not in "iu":
-            raise ValueError(f"k must be an int or an int array of shape ({rows},), got {self.k!r}.")
+            raise ValueError(
+                f"k must be an int or an int array of shape ({rows},), got {self.k!r}."
+            )
         if np.any(k < 0) or np.any(k > cols):
             raise ValueError(f"every k must lie in [0, {cols}], got min {k.min()}, max {k.max()}.")
         return k.astype(np.int64)
