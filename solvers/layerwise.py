@@ -130,9 +130,18 @@ def sparsegpt(problem: LayerProblem, pattern, *, blocksize: int = 128) -> np.nda
     return W
 
 
-def chita(problem: LayerProblem, pattern, **options) -> np.ndarray:
-    """CHITA's layer solve (:func:`sparse_regression.gram.solve_layer`)."""
-    return solve_layer(problem, pattern, **options).W
+def chita(problem: LayerProblem, pattern, *, warm_start="sparsegpt", **options) -> np.ndarray:
+    """CHITA's layer solve (:func:`sparse_regression.gram.solve_layer`).
+
+    ``warm_start="sparsegpt"`` (default) also runs SparseGPT and hands its result to the
+    solve as a candidate: each row (the whole layer for a layer total) starts from the better
+    of it (backsolved on its mask) and the ADMM point, so the result is never worse than
+    SparseGPT's. ``None`` uses the ADMM point alone.
+    """
+    if warm_start not in (None, "sparsegpt"):
+        raise ValueError(f'warm_start must be "sparsegpt" or None, got {warm_start!r}.')
+    W_init = sparsegpt(problem, pattern) if warm_start == "sparsegpt" else None
+    return solve_layer(problem, pattern, W_init=W_init, **options).W
 
 
 #: Method name -> function(problem, pattern, **options) -> W.
