@@ -121,7 +121,7 @@ def _nm_mask(scores: np.ndarray, pat: NM) -> np.ndarray:
     rows, cols = scores.shape
     pat.check_width(cols)
     g = scores.reshape(rows, cols // pat.m, pat.m)
-    order = np.argsort(-g, axis=2, kind="stable")
+    order = np.argsort(-g, axis=2, kind="stable")  # ties: the lower index first
     keep = np.zeros(g.shape, dtype=bool)
     np.put_along_axis(keep, order[:, :, : pat.n], True, axis=2)
     return keep.reshape(rows, cols)
