@@ -68,9 +68,7 @@ def test_row_and_layer_projections_are_exact():
     P = pattern_mask(np.abs(U), LayerK(5))
     flat = U.ravel()
     assert P.sum() == 5
-    assert np.isclose(
-        np.sum(U[P] ** 2), _best_by_enumeration(flat, lambda mask: mask.sum() <= 5)
-    )
+    assert np.isclose(np.sum(U[P] ** 2), _best_by_enumeration(flat, lambda mask: mask.sum() <= 5))
 
 
 def test_pattern_errors():
