@@ -182,3 +182,11 @@ NEGLIGIBLE_FISHER = 1e-10
 #: Fraction of the available RAM that ``memory_limit="auto"`` allows (the rest stays for the
 #: model, the data loader and the OS).
 AUTO_MEMORY_FRACTION = 0.6
+
+# ------------------------------------------------------ layer-wise problems (gram.py, layerwise)
+#: Relative residual at which the conjugate-gradient refit of a layer's rows stops: the rows
+#: are then far closer to their least-squares optimum than float32 weights can store.
+LAYERWISE_CG_RTOL = 1e-7
+#: How far ``sparsity`` may differ from an N:M pattern's density and still name the same
+#: budget (a float written out by a user, e.g. 0.5 for 2:4).
+PATTERN_SPARSITY_ATOL = 1e-9
