@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparse_regression import SparseProblem, solve
-from sparse_regression.backsolve import backsolve_arrays
 from sparse_regression.constants import SWAP_COLLINEAR_RTOL
 
 DEGENERACIES = (
@@ -147,10 +146,24 @@ def objective_tolerance(problem: SparseProblem, coef: np.ndarray) -> float:
 
 
 def support_objective(problem: SparseProblem, S) -> float:
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    return backsolve_arrays(
-        problem.A, problem.b, np.asarray(S, dtype=np.int64), problem.ridge, w_ref
-    )[1]
+    """Minimum of F over vectors supported on S, computed independently of the library's
+    backsolve: least squares (SVD, ``gelsd``) on the ridge-augmented system with equilibrated
+    columns, ``[A_S D^-1; sqrt(ridge) D^-1] y ~ [b; sqrt(ridge) w_ref_S]``, ``w_S = D^-1 y``,
+    whose condition number is the square root of the normal equations'."""
+    S = np.asarray(S, dtype=np.int64)
+    p = problem.n_features
+    A = problem.A.astype(np.float64)
+    w = np.zeros(p)
+    if S.size:
+        X, y = A[:, S], problem.b
+        if problem.ridge:
+            root = np.sqrt(problem.ridge)
+            X = np.vstack([X, root * np.eye(S.size)])
+            y = np.concatenate([y, root * problem.w_ref[S]])
+        d = np.sqrt(np.einsum("ij,ij->j", X, X))
+        d[~(d > 0)] = 1.0
+        w[S] = np.linalg.lstsq(X / d, y, rcond=None)[0] / d
+    return problem.objective(w)
 
 
 def enumeration_optimum(problem: SparseProblem) -> float:
