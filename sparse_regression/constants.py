@@ -181,3 +181,8 @@ GRAD_RESERVE = 256 * 2**20
 #: Fraction of the available RAM that ``memory_limit="auto"`` allows (the rest stays for the
 #: model, the data loader and the OS).
 AUTO_MEMORY_FRACTION = 0.6
+
+#: Below this, ``1/2 mean(diag(A^T A)) ||w||^2`` (the loss change the diagonal of the quadratic
+#: model predicts for removing every weight, in loss units) is far below what a float32 loss can
+#: resolve: the model ranks weights by rounding noise.
+NEGLIGIBLE_FISHER = 1e-10
