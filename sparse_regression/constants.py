@@ -133,6 +133,14 @@ WORKING_SET_SCREEN_RTOL = 1e-12
 #: the temporary n x chunk block; 64 MiB keeps it in memory on any machine).
 WOODBURY_CHUNK_BYTES = 64 * 2**20
 
+# ---------------------------------------------------------------- layer-wise problems (gram.py)
+#: Batched conjugate gradients on a fixed mask stop at this relative residual: the refit only
+#: has to be exact well below the pruning error it is compared with (~1e-3 relative).
+LAYER_CG_RTOL = 1e-7
+#: A sparsity given together with an N:M pattern must equal the pattern's (1 - N/M) up to
+#: this: the two are the same number written twice, so only float rounding may differ.
+PATTERN_SPARSITY_ATOL = 1e-9
+
 # ---------------------------------------------------------------- exact solvers (solvers/)
 #: Relative margin added to every big-M bound, covering rounding in the eigenvalues and solves
 #: that produce it (the bounds are exact in exact arithmetic; float64 error is ~1e-12).
