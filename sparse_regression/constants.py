@@ -133,14 +133,6 @@ WORKING_SET_SCREEN_RTOL = 1e-12
 #: the temporary n x chunk block; 64 MiB keeps it in memory on any machine).
 WOODBURY_CHUNK_BYTES = 64 * 2**20
 
-# ---------------------------------------------------------------- layer-wise problems (gram.py)
-#: Batched conjugate gradients on a fixed mask stop at this relative residual: the refit only
-#: has to be exact well below the pruning error it is compared with (~1e-3 relative).
-LAYER_CG_RTOL = 1e-7
-#: A sparsity given together with an N:M pattern must equal the pattern's (1 - N/M) up to
-#: this: the two are the same number written twice, so only float rounding may differ.
-PATTERN_SPARSITY_ATOL = 1e-9
-
 # ---------------------------------------------------------------- exact solvers (solvers/)
 #: Relative margin added to every big-M bound, covering rounding in the eigenvalues and solves
 #: that produce it (the bounds are exact in exact arithmetic; float64 error is ~1e-12).
@@ -178,10 +170,6 @@ SCIP_FEASTOL = 1e-7
 VERIFY_RTOL = 1e-5
 
 # ---------------------------------------------------------------- PyTorch adapter
-#: Below this, ``1/2 mean(diag(A^T A)) ||w||^2`` (the loss change the diagonal of the quadratic
-#: model predicts for removing every weight, in loss units) is far below what a float32 loss can
-#: resolve: the model ranks weights by rounding noise (the pruner warns).
-NEGLIGIBLE_FISHER = 1e-10
 #: Bytes of per-sample gradients held at once while A is filled (chunks of samples).
 GRAD_BUFFER_BYTES = 256 * 2**20
 #: Extra bytes reserved for those per-sample gradient buffers when planning memory.
@@ -194,3 +182,11 @@ AUTO_MEMORY_FRACTION = 0.6
 #: model predicts for removing every weight, in loss units) is far below what a float32 loss can
 #: resolve: the model ranks weights by rounding noise.
 NEGLIGIBLE_FISHER = 1e-10
+
+# ------------------------------------------------------ layer-wise problems (gram.py, layerwise)
+#: Relative residual at which the conjugate-gradient refit of a layer's rows stops: the rows
+#: are then far closer to their least-squares optimum than float32 weights can store.
+LAYERWISE_CG_RTOL = 1e-7
+#: How far ``sparsity`` may differ from an N:M pattern's density and still name the same
+#: budget (a float written out by a user, e.g. 0.5 for 2:4).
+PATTERN_SPARSITY_ATOL = 1e-9

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
-from .constants import IMPROVEMENT_RTOL, LAYER_CG_RTOL, TINY
+from .constants import IMPROVEMENT_RTOL, LAYERWISE_CG_RTOL, TINY
 from .nm import NM, LayerK, RowK, pattern_mask
 
 __all__ = [
@@ -248,7 +248,7 @@ def cg_rows(
     rows=None,
     *,
     max_iter: int = 100,
-    rtol: float = LAYER_CG_RTOL,
+    rtol: float = LAYERWISE_CG_RTOL,
 ) -> np.ndarray:
     """Minimise every row's objective on a fixed mask by batched Jacobi-preconditioned CG.
 
