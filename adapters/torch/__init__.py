@@ -11,6 +11,7 @@ from .._require import require_torch
 
 require_torch()
 
+from .mask_io import load_masks, save_masks  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -27,7 +28,9 @@ __all__ = [
     "StageRecord",
     "conv_grad_sample",
     "linear_grad_sample",
+    "load_masks",
     "make_permanent",
     "prune",
     "resolve_targets",
+    "save_masks",
 ]
