@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from sparse_regression import IHTSolver, SparseProblem, SparseSolution, backsolve
+from sparse_regression.constants import HEURISTIC_M_FACTOR, MIP_CUTOFF_ATOL, MIP_CUTOFF_RTOL
 
 from ._common import (
     check_bool,
@@ -37,8 +38,6 @@ __all__ = ["MIPSolver", "HEURISTIC_M_FACTOR", "PROGRESS_EVERY"]
 #: Seconds between progress lines for ``progress=True``.
 PROGRESS_EVERY = 5.0
 
-#: Without a provable bound, M = HEURISTIC_M_FACTOR * max |incumbent| (no certificate then).
-HEURISTIC_M_FACTOR = 4.0
 _INTERFACES = ("auto", "pyscipopt", "cvxpy")
 _SCIP_MAX_TIME = 1e20
 
@@ -129,7 +128,7 @@ class MIPSolver(BaseEstimator):
     treated the same way unless it contains the provable box.
 
     Result: ``lower_bound`` (valid, up to the backend's tolerances: about
-    ``mip_scip.SCIP_FEASTOL`` = 1e-7 relative for SCIP),
+    ``sparse_regression.constants.SCIP_FEASTOL`` = 1e-7 relative for SCIP),
     ``gap = (objective - lower_bound) / objective``, ``status`` (``"optimal"``,
     ``"time_limit"``, ...), ``optimality="certified"`` when the backend closed the gap with a
     safe M; otherwise the incumbent's level when the incumbent was not improved, else
@@ -249,7 +248,7 @@ class MIPSolver(BaseEstimator):
                 data,
                 backend=backend,
                 incumbent=start,
-                cutoff=inc.objective / data.scale * (1 + 1e-9) + 1e-12,
+                cutoff=inc.objective / data.scale * (1 + MIP_CUTOFF_RTOL) + MIP_CUTOFF_ATOL,
                 time_limit=time_limit,
                 verbose=verbose or every is not None,
             )

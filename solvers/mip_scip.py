@@ -19,15 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparse_regression.constants import SCIP_FEASTOL
+
 from ._common import import_optional
 from .formulation import MIQPData
 
 __all__ = ["ScipResult", "SCIP_FEASTOL", "SCIP_SETTINGS", "solve_scip"]
-
-#: SCIP's feasibility tolerance here: certificates are accurate to about this, relative to F
-#: (the model is scaled so that F(0) is O(1); see ``solvers.formulation``). SCIP's default
-#: is 1e-6. ``verify`` and the docs quote this value.
-SCIP_FEASTOL = 1e-7
 
 #: SCIP settings used on top of its defaults (measured on the certification benchmark,
 #: see docs/solvers.md): the incumbent comes from the core solver, so branching on pseudo

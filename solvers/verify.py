@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparse_regression import SparseProblem
+from sparse_regression.constants import VERIFY_RTOL
 
 from ._common import check_positive_int, check_positive_real, check_problem, relative_gap
 from .enumeration import EnumerationSolver, n_supports
@@ -29,7 +30,8 @@ class Certificate:
         is proven), otherwise the best feasible value found.
     lower_bound : float
         A proven lower bound on the optimum (up to the MIP backend's tolerances, about
-        ``solvers.mip_scip.SCIP_FEASTOL`` = 1e-7 relative for SCIP; exact for enumeration).
+        ``sparse_regression.constants.SCIP_FEASTOL`` = 1e-7 relative for SCIP; exact for
+        enumeration).
     gap : float
         ``(objective - lower_bound) / objective``: how far the *given* vector can be from
         optimal, at most.
@@ -80,7 +82,7 @@ def verify(
     coef,
     time_limit: float = 60.0,
     *,
-    rtol: float = 1e-5,
+    rtol: float = VERIFY_RTOL,
     max_subsets: int = 10**6,
     progress=False,
     verbose: bool = False,
