@@ -33,11 +33,12 @@ def main() -> None:
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    from adapters.data import load_digits
-    from adapters.models import MLPNet
-    from adapters.threads import set_threads
+    from adapters.demo.data import load_digits
+    from adapters.demo.models import MLPNet
+    from adapters.demo.run import TRAIN_SETTINGS
+    from adapters.demo.threads import set_threads
+    from adapters.demo.train import accuracy, load_or_train
     from adapters.torch import prune
-    from adapters.train import accuracy, load_or_train
 
     set_threads(args.threads)
     runs = []
@@ -50,8 +51,7 @@ def main() -> None:
                 data.X_train,
                 data.y_train,
                 seed=seed,
-                epochs=40,
-                lr=1e-2,
+                **TRAIN_SETTINGS,
             )
             dense = {k: v.clone() for k, v in model.state_dict().items()}
             calib = (data.X_train, data.y_train)
