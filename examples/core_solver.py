@@ -3,17 +3,18 @@
     python examples/core_solver.py          # n=500, p=5000, k=50
     CHITA_EXAMPLES_FAST=1 python examples/core_solver.py   # a smaller instance
 
-``SparseProblem(A, b, k, ridge)`` holds ``min 1/2||A w - b||^2 + ridge/2||w||^2 s.t.
-||w||_0 <= k``; ``solve`` runs IHT with CHITA's line search, an active set, exact backsolves and
-a swap search; ``solvers.get("omp")`` is a baseline behind the same protocol.
+``chita.SparseProblem(A, b, k, ridge)`` holds ``min 1/2||A w - b||^2 + ridge/2||w||^2 s.t.
+||w||_0 <= k``; ``chita.solve`` runs IHT with CHITA's line search, an active set, exact
+backsolves and a swap search; ``chita.get_solver("omp")`` is a baseline behind the same
+protocol.
 """
 
 import os
 
 import numpy as np
 
-import solvers
-from sparse_regression import SparseProblem, make_correlated_regression, solve
+import chita
+from sparse_regression import make_correlated_regression
 
 
 def main() -> None:
@@ -22,10 +23,10 @@ def main() -> None:
     A, b, w_true = make_correlated_regression(
         n, p, k, rho=0.7, snr=3.0, dtype=np.float32, random_state=0
     )
-    problem = SparseProblem(A, b, k=k, ridge=0.0)  # A (float32, F-order) is not copied
+    problem = chita.SparseProblem(A, b, k=k, ridge=0.0)  # A (float32, F-order) is not copied
 
-    sol = solve(problem, random_state=0)
-    omp = solvers.get("omp").solve(problem)
+    sol = chita.solve(problem, random_state=0)
+    omp = chita.get_solver("omp").solve(problem)
     true = set(np.flatnonzero(w_true))
     print(f"n={n}, p={p}, k={k}, AR(1) rho=0.7")
     for name, s in (("chita", sol), ("OMP", omp)):

@@ -9,7 +9,7 @@ the number of features by 5-fold cross-validation (it tries every level 1..10 he
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 
-from sparse_regression import SparseLinearRegression, SparseLinearRegressionCV
+from chita import SparseLinearRegression, SparseLinearRegressionCV
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ EXPECTED = {
         "chita at 80% sparsity",
         "chita++ at 80% sparsity",
         "method=chita++",
+        "identical outputs True",
     ],
 }
 
