@@ -1,5 +1,6 @@
 """Every script in examples/ runs (fast settings) and prints what its docstring promises."""
 
+import re
 import runpy
 from pathlib import Path
 
@@ -50,3 +51,30 @@ def test_example_runs(name, monkeypatch, capsys):
     out = capsys.readouterr().out
     for text in EXPECTED[name]:
         assert text in out, f"{name}: {text!r} missing from\n{out}"
+
+
+def _quick_start_blocks() -> list[str]:
+    text = (EXAMPLES.parent / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_quick_start_runs(tmp_path, monkeypatch, capsys):
+    torch = pytest.importorskip("torch")
+    blocks = _quick_start_blocks()
+    assert len(blocks) == 4
+    monkeypatch.chdir(tmp_path)  # the pruning snippet writes masks.pt
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    namespace: dict = {}
+    try:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out.splitlines()
+    assert "swap-optimal" in out and "6" in out  # the comments' claims
+    after_cv = out[out.index("6") :]
+    assert any(line.startswith("True ") for line in after_cv)  # the enumeration certificate
+    assert (tmp_path / "masks.pt").exists()
+    assert namespace["report"].stages == 8
