@@ -11,6 +11,7 @@ from .._require import require_torch
 
 require_torch()
 
+from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
 from .mask_io import load_masks, save_masks  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
@@ -23,7 +24,9 @@ __all__ = [
     "METHODS",
     "SCOPES",
     "default_solver",
+    "LayerRecord",
     "LayerStats",
+    "LayerwiseReport",
     "PruneReport",
     "StageRecord",
     "conv_grad_sample",
@@ -31,6 +34,7 @@ __all__ = [
     "load_masks",
     "make_permanent",
     "prune",
+    "prune_layerwise",
     "resolve_targets",
     "save_masks",
 ]
