@@ -183,9 +183,12 @@ def solve(
     tol : float
         Relative decrease below which the support is treated as settled (then backsolved).
     local_search : bool
-        Run the exact swap search. It is skipped (reason in ``info["local_search_skipped"]``)
-        when its memory ``24 k p`` bytes exceeds ``SWAP_MEMORY_LIMIT`` or one move costs more
-        than ``SWAP_MAX_WORK`` multiply-adds.
+        Run a swap search. The exact one over all columns runs when its memory ``24 k p``
+        bytes is at most ``SWAP_MEMORY_LIMIT`` and its set-up at most ``SWAP_MAX_WORK``
+        multiply-adds; otherwise it falls back to the Woodbury-space pool search (ridge > 0)
+        or the working-set search (ridge = 0), named in ``info["local_search"]``. Only when
+        those are too expensive as well is it skipped (reason in
+        ``info["local_search_skipped"]``).
     active_set : bool
         Iterate on about 2k columns and grow the set by full-gradient checks.
     max_swaps : int, optional
@@ -206,9 +209,10 @@ def solve(
     Returns
     -------
     SparseSolution
-        ``optimality`` is ``"swap-optimal"`` when the swap search finished, otherwise
-        ``"stationary"`` (an exact minimiser on its support that the line search cannot
-        improve).
+        ``optimality`` is ``"swap-optimal"`` when the exact swap search over all columns
+        finished, otherwise ``"stationary"``: an exact minimiser on its support that the line
+        search cannot improve (also after the large-problem searches, which score swaps only
+        among candidates).
     """
     if not isinstance(problem, SparseProblem):
         raise TypeError(f"problem must be a SparseProblem, got {type(problem).__name__}.")
