@@ -172,18 +172,19 @@ def enumeration_optimum(problem: SparseProblem) -> float:
     return min(support_objective(problem, S) for S in itertools.combinations(range(p), k))
 
 
-def _resolution(At: np.ndarray, S) -> float:
+def _resolution(At: np.ndarray, S, eps: float) -> float:
     """Smallest orthogonal fraction ``s_j / ||a~_j||^2`` the swap scores can resolve on support
-    S: they come from the normal equations of ``M = A~_S^T A~_S``, whose float64 rounding is
-    about eps times the condition number of the equilibrated M (64 eps cond as a margin), and
-    never below ``SWAP_COLLINEAR_RTOL``."""
+    S: they come from the normal equations of ``M = A~_S^T A~_S``, whose rounding is about
+    eps times the condition number of the equilibrated M (64 eps cond as a margin), and never
+    below ``SWAP_COLLINEAR_RTOL``. ``eps`` is that of the Gram rows: float32 for float32 A
+    (its rows ``A_J^T A`` are float32 BLAS products, for speed), float64 otherwise."""
     if len(S) == 0:
         return SWAP_COLLINEAR_RTOL
     X = At[:, S]
     d = np.sqrt(np.einsum("ij,ij->j", X, X))
     d[~(d > 0)] = 1.0
     cond = np.linalg.cond((X / d).T @ (X / d))
-    return max(SWAP_COLLINEAR_RTOL, 64 * np.finfo(float).eps * cond)
+    return max(SWAP_COLLINEAR_RTOL, 64 * eps * cond)
 
 
 def _well_posed_entry(At: np.ndarray, S, j: int, resolution: float) -> bool:
@@ -207,15 +208,15 @@ def largest_swap_gain(problem: SparseProblem, coef: np.ndarray) -> float:
     entering column keeps more of its squared norm orthogonal to the remaining support
     (augmented by the ridge) than the swap scores can resolve: ``SWAP_COLLINEAR_RTOL``
     (1e-10), or ``64 eps cond(M)`` on an ill-conditioned support (``M = A~_S^T A~_S`` with
-    equilibrated columns). A column collinear with the support to that precision cannot be
-    scored reliably, so such moves are left out here too.
+    equilibrated columns; eps of A's dtype). A column collinear with the support to that
+    precision cannot be scored reliably, so such moves are left out here too.
     """
     p, k = problem.n_features, problem.k
     A = problem.A.astype(np.float64)
     At = np.vstack([A, np.sqrt(problem.ridge) * np.eye(p)]) if problem.ridge else A
     S = np.flatnonzero(coef)
     f = support_objective(problem, S)
-    res = _resolution(At, S)
+    res = _resolution(At, S, float(np.finfo(problem.A.dtype).eps))
     outside = np.setdiff1d(np.arange(p), S)
     best = 0.0
     for j in outside:
