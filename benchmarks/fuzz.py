@@ -47,6 +47,7 @@ from tests._fuzz import (  # noqa: E402
     MAX_ENUM_SUPPORTS,
     check_solution,
     enumeration_optimum,
+    label_tolerance,
     largest_swap_gain,
     objective_tolerance,
     random_spec,
@@ -108,8 +109,11 @@ def run_case(index: int, stats: collections.Counter) -> list[str]:
         if spec.p * spec.k <= MAX_LABEL_WORK:
             stats["labels_checked"] += 1
             gain = largest_swap_gain(problem, sol.coef)
-            if gain > tol:
-                bad.append(f"labelled swap-optimal but a swap gains {gain:.3g} (tol {tol:.3g})")
+            tol_label = label_tolerance(problem, sol.coef)
+            if gain > tol_label:
+                bad.append(
+                    f"labelled swap-optimal but a swap gains {gain:.3g} (tol {tol_label:.3g})"
+                )
     stats[f"degeneracy:{spec.degeneracy}"] += 1
     stats[f"dtype:{spec.dtype}"] += 1
     stats[f"ridge:{spec.ridge:g}"] += 1
