@@ -28,11 +28,13 @@ IMPROVEMENT_RTOL = 1e-12
 # ---------------------------------------------------------------- backsolve (backsolve.py)
 #: A Cholesky pivot L_jj^2 below this fraction of its own diagonal entry M_jj of
 #: A_S^T A_S + ridge I (column j's squared norm orthogonal to the previous ones, relative to its
-#: squared norm) means "numerically singular" (then least squares on equilibrated columns is
-#: used): independent columns keep pivots far above 1e-12, dependent ones give ~1e-16. Relative
-#: to each column, not to the largest diagonal, so a column scaled by 1e-6 next to one scaled
-#: by 1e6 is not mistaken for a dependent one.
-BACKSOLVE_SINGULAR_RTOL = 1e-12
+#: squared norm), or of the n x n Woodbury matrix, sends the backsolve to least squares on
+#: equilibrated columns (SVD): the normal equations lose about log10(M_jj / L_jj^2) digits, so
+#: below 1e-8 fewer than 8 would be left (the fuzz found F 2e-3 too high on a support with
+#: columns of norm 1e6 and 1, ridge 1e-8, at 1e-12). Relative to each column, not to the
+#: largest diagonal, so a column scaled by 1e-6 next to one scaled by 1e6 is not mistaken for
+#: a dependent one. Well-posed pruning problems (ridge >= 1e-3 mean diag) stay far above it.
+BACKSOLVE_SINGULAR_RTOL = 1e-8
 
 # ---------------------------------------------------------------- IHT (iht.py)
 #: Default relative decrease of F per iteration below which the support counts as settled
@@ -174,14 +176,14 @@ VERIFY_RTOL = 1e-5
 GRAD_BUFFER_BYTES = 256 * 2**20
 #: Extra bytes reserved for those per-sample gradient buffers when planning memory.
 GRAD_RESERVE = 256 * 2**20
+#: Below this, 1/2 mean(diag(A^T A)) ||w||^2 (the loss change the diagonal of the quadratic
+#: model predicts for removing every weight, in loss units) is far below what a float32 loss
+#: can resolve (~1e-7 of a loss of order 1): the model would rank weights by rounding noise,
+#: so prune() warns that the empirical Fisher is negligible.
+NEGLIGIBLE_FISHER = 1e-10
 #: Fraction of the available RAM that ``memory_limit="auto"`` allows (the rest stays for the
 #: model, the data loader and the OS).
 AUTO_MEMORY_FRACTION = 0.6
-
-#: Below this, ``1/2 mean(diag(A^T A)) ||w||^2`` (the loss change the diagonal of the quadratic
-#: model predicts for removing every weight, in loss units) is far below what a float32 loss can
-#: resolve: the model ranks weights by rounding noise.
-NEGLIGIBLE_FISHER = 1e-10
 
 # ------------------------------------------------------ layer-wise problems (gram.py, layerwise)
 #: Relative residual at which the conjugate-gradient refit of a layer's rows stops: the rows
