@@ -31,7 +31,9 @@ from sparse_regression.linalg import column_sq_norms, matvec
 
 from .allocation import enforce_guard, guarded_topk, n_zeros, stage_sparsities
 from .allocation import topk_mask as _topk_mask
-from .fisher import build_matrix, collect_samples
+from .block_mode import BLOCK_MIN_RIDGE, DAMPING, BlockCombiner, damped
+from .fisher import build_matrix
+from .holdout import calibration_split, holdout_loss
 from .masks import MASK_MODES, write_back
 from .memory import format_bytes, parse_memory_limit, problem_bytes
 from .per_sample_grads import Segment
@@ -193,10 +195,11 @@ def _plan_problems(slices, total, scope, block_size) -> list[_Problem]:
     return out
 
 
-def _allocate(w, slices, problems, scope, sparsity, guard):
-    """k of each problem at this stage (magnitude ranking splits k across blocks)."""
+def _allocate(w, slices, problems, scope, sparsity, guard, scores=None):
+    """k of each problem at this stage (the ranking of ``scores``, by default magnitude,
+    splits k across blocks)."""
     total = w.shape[0]
-    scores = np.abs(w)
+    scores = np.abs(w) if scores is None else scores
     if scope == "global":
         k = total - n_zeros(sparsity, total)
         if len(problems) == 1:
@@ -334,7 +337,7 @@ def prune(
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
     notes: list[str] = []
     history: list[StageRecord] = []
-    n_used, peak_bytes = 0, 0
+    n_used, peak_bytes, n_holdout = 0, 0, 0
     try:
         w = _flat(tlist)
         if method == "magnitude":
@@ -344,8 +347,16 @@ def prune(
             w = np.where(mask, w, 0.0)
             history.append(StageRecord(1, sparsity, int(mask.sum()), 1))
         else:
-            batches = collect_samples(data, n_samples, _device(model), random_state)
+            batches, holdout, independent = calibration_split(
+                data, n_samples, _device(model), random_state
+            )
+            n_holdout = sum(len(x) for x, _ in holdout)
             n_used = sum(len(x) for x, _ in batches)
+            if not independent:
+                notes.append(
+                    f"reality check: data has no samples beyond the {n_used} Fisher samples; "
+                    f"the {n_holdout}-sample check slice reuses some of them"
+                )
             problems = _plan_problems(slices, total, scope, block_size)
             block_mode = len(problems) > 1
             # Plan memory for the least sparse stage (largest k).
@@ -373,6 +384,7 @@ def prune(
                     solver,
                     progress,
                     notes,
+                    holdout,
                 )
                 history.append(rec)
                 times["gradients"] += rec.time_gradients
@@ -407,6 +419,8 @@ def prune(
         first_order=first_order,
         matrix_bytes=int(peak_bytes),
         notes=notes,
+        n_samples_requested=None if method == "magnitude" else n_samples,
+        n_holdout=n_holdout,
     )
 
 
@@ -428,24 +442,32 @@ def _stage(
     solver,
     progress,
     notes,
+    holdout,
 ):
-    """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask)."""
+    """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask).
+
+    The model's target weights equal ``w`` on entry and on exit.
+    """
     n = sum(len(x) for x, _ in batches)
     ks, mask_mag = _allocate(w, slices, problems, scope, s_t, guard)
     k_total = int(mask_mag.sum())
     rec = StageRecord(t_idx, s_t, k_total, len(problems), ridge=None, n_passes=0)
-    w_new = np.where(mask_mag, w, 0.0)
-    mask_new = mask_mag.copy()
+    w_mag = np.where(mask_mag, w, 0.0)
     if k_total == w.shape[0]:
-        return rec, w.copy(), mask_new
+        return rec, w.copy(), mask_mag.copy()
+    w_new = w_mag.copy()
+    mask_new = mask_mag.copy()
     obj_mag = obj = 0.0
     solver_info = {"n_iter": 0, "converged": True, "optimality": set(), "time": 0.0}
-    mean_diag = None
-    if len(groups) > 1:
-        t0 = time.perf_counter()
-        mean_diag = _mean_fisher_diag(model, tlist, slices, batches, loss_fn, progress)
-        rec.time_gradients += time.perf_counter() - t0
-        rec.n_passes += 1
+    block_mode = len(problems) > 1
+    combiner = BlockCombiner(n, first_order) if block_mode else None
+    ridge_rel = max(ridge, BLOCK_MIN_RIDGE) if block_mode else ridge
+    if block_mode and ridge < BLOCK_MIN_RIDGE and t_idx == 1:
+        notes.append(
+            f"block mode: relative ridge raised from {ridge:g} to {BLOCK_MIN_RIDGE:g} per block "
+            "(each block's update must stay in the trusted region)"
+        )
+    ridges, skipped = [], {}
     for g in groups:
         lo, hi = problems[g[0]].lo, problems[g[-1]].hi
         t0 = time.perf_counter()
@@ -454,52 +476,115 @@ def _stage(
             A = build_matrix(
                 model, batches, _segments(tlist, slices, lo, hi), loss_fn, hi - lo, bar.update
             )
-        scanned = mean_diag is None  # the ridge scale reads every entry of this A
-        if scanned:
-            mean_diag = float(column_sq_norms(A).mean())
-        if not math.isfinite(mean_diag):
+        col_sq = column_sq_norms(A)  # sets the ridge scale and reads every entry of A
+        if not np.all(np.isfinite(col_sq)):
             raise ValueError(
                 "the per-sample gradients contain NaN or inf; check the model's outputs and "
                 "loss_fn on the calibration data (e.g. with torch.autograd.detect_anomaly)."
             )
         rec.time_gradients += time.perf_counter() - t0
         rec.n_passes += 1
-        ridge_abs = ridge * mean_diag
-        rec.ridge = ridge_abs
         t0 = time.perf_counter()
         for i in g:
             pb = problems[i]
             k = ks[i]
             wb = w[pb.lo : pb.hi]
-            if k == 0 or k == pb.size:
-                continue  # nothing to solve: all pruned / all kept (magnitude values stand)
             Ab = A[:, pb.lo - lo : pb.hi - lo]
+            # one problem: the global curvature; block mode: the block's own
+            cs = col_sq if not block_mode else col_sq[pb.lo - lo : pb.hi - lo]
+            ridge_abs = ridge_rel * float(cs.mean())
+            ridges.append(ridge_abs)
+            start = w_mag[pb.lo : pb.hi]
+            if k == 0 or k == pb.size:
+                # nothing to solve: all pruned / all kept (magnitude values stand)
+                if block_mode:
+                    combiner.add(Ab, wb, start, start, start != 0, ridge_abs)
+                continue
             bvec = matvec(Ab, wb)
             if first_order:
                 bvec -= 1.0 / math.sqrt(n)
-            # A was scanned for NaN/inf through its column norms when they set the ridge scale.
-            prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=not scanned)
-            start = w_new[pb.lo : pb.hi].copy()
+            # A was scanned for NaN/inf through its column norms (col_sq above).
+            prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=False)
             f_mag = prob.objective(start)
-            sol = solver.solve(prob, warm_start=start)
+            sol = solver.solve(prob, warm_start=start.copy())
             coef, support = _finalize(
                 prob, sol, k, wb, slices, pb, guard and len(problems) == 1, notes
             )
             obj_mag += f_mag
             obj += prob.objective(coef)
+            if block_mode:
+                combiner.add(Ab, wb, start, coef, support, ridge_abs)
             w_new[pb.lo : pb.hi] = coef
             mask_new[pb.lo : pb.hi] = support
             solver_info["n_iter"] += int(getattr(sol, "n_iter", 0))
             solver_info["converged"] &= bool(getattr(sol, "converged", True))
             solver_info["optimality"].add(str(getattr(sol, "optimality", "none")))
             solver_info["time"] += float(getattr(sol, "time", 0.0))
+            info = getattr(sol, "info", None) or {}
+            if "local_search_skipped" in info:
+                skipped.setdefault(info["local_search_skipped"], 0)
+                skipped[info["local_search_skipped"]] += 1
+            for key in ("local_search", "swap_ranking"):
+                if key in info:
+                    solver_info.setdefault(key, set()).add(str(info[key]))
         rec.time_solve += time.perf_counter() - t0
         # Drop every reference to this group's A (problem, views) before the next is built.
         A = Ab = prob = sol = None  # noqa: F841
     solver_info["optimality"] = sorted(solver_info["optimality"])
+    for key in ("local_search", "swap_ranking"):
+        if key in solver_info:
+            solver_info[key] = sorted(solver_info[key])
+    for why, count in skipped.items():
+        rec.degraded.append(f"swap round skipped in {count} problem(s): {why}")
+    rec.ridge = float(np.mean(ridges)) if ridges else None
+    t0 = time.perf_counter()
+    loss_start = holdout_loss(model, holdout, loss_fn)
+    if block_mode:
+        solver_info["objective_block_diagonal"] = obj
+        w_new, obj, obj_mag = _choose_damping(
+            model, tlist, slices, w, w_mag, w_new, mask_new, combiner, holdout, loss_fn, rec
+        )
+        if rec.block_choice["chosen"] == "magnitude":
+            mask_new = mask_mag.copy()
+        predicted = obj - combiner.objective_dense
+    else:
+        dense = 0.5 / n if first_order else 0.0  # 1/2 ||e||^2, the model at w
+        predicted = obj - dense
+    _set_flat(tlist, w_new, slices)
+    rec.loss_before = loss_start
+    rec.loss_after = holdout_loss(model, holdout, loss_fn)
+    rec.predicted_change = predicted
+    _set_flat(tlist, w, slices)
+    rec.time_solve += time.perf_counter() - t0
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
     return rec, w_new, mask_new
+
+
+def _choose_damping(model, tlist, slices, w, w_mag, w_new, mask, combiner, holdout, loss_fn, rec):
+    """Block mode: the damped block update or the magnitude point, whichever has the lowest
+    held-out loss (block_mode.py). Returns (weights, full-model objective, its magnitude value).
+    """
+    cands = [(f"damping {a:g}", damped(w, w_new, mask, a), combiner.objective(a)) for a in DAMPING]
+    cands.append(("magnitude", w_mag, combiner.objective_magnitude))
+    losses = []
+    for _, cand, _ in cands:
+        _set_flat(tlist, cand, slices)
+        losses.append(holdout_loss(model, holdout, loss_fn))
+    _set_flat(tlist, w, slices)
+    best = int(np.argmin(losses))
+    name, w_best, q_best = cands[best]
+    rec.block_choice = {
+        "chosen": name,
+        "holdout_loss": {c[0]: float(v) for c, v in zip(cands, losses, strict=True)},
+        "full_model": {c[0]: float(c[2]) for c in cands},
+    }
+    if name != "damping 1":
+        rec.degraded.append(
+            f"block mode: the raw block update was damped ({name}): it had held-out loss "
+            f"{losses[0]:.4g} vs {losses[best]:.4g}"
+        )
+    return w_best, q_best, combiner.objective_magnitude
 
 
 def _finalize(prob, sol, k, w_ref, slices, pb, guard, notes):
@@ -533,23 +618,3 @@ def _finalize(prob, sol, k, w_ref, slices, pb, guard, notes):
     if changed:
         coef = np.where(support, backsolve(prob, np.flatnonzero(support)), 0.0)
     return coef, support
-
-
-def _mean_fisher_diag(model, tlist, slices, batches, loss_fn, progress) -> float:
-    """mean(diag(A^T A)) over all targets in one pass over the samples, A never held whole."""
-    from .fisher import GRAD_BUFFER_BYTES, chunk_rows
-    from .per_sample_grads import fill_rows
-
-    total = slices[-1][1]
-    n = sum(len(x) for x, _ in batches)
-    chunk = max(1, GRAD_BUFFER_BYTES // (8 * total))
-    segs = _segments(tlist, slices, 0, total)
-    acc = 0.0
-    bar = _tqdm(n, "chita Fisher diagonal", progress)
-    with _GradientMode(model, tlist), bar:
-        for x, y in chunk_rows(batches, chunk):
-            buf = torch.empty((len(x), total), dtype=torch.float32)
-            fill_rows(model, x, y, segs, loss_fn, buf, 1.0)
-            acc += float(buf.double().pow_(2).sum())
-            bar.update(len(x))
-    return acc / n / total
