@@ -30,8 +30,10 @@ WORKING_SET_MAX_WORK = 5 * 10**10
 WORKING_SET_MOVES = 100
 #: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems).
 WOODBURY_MOVES = 1000
-#: Largest set-up cost of one Woodbury round (about n^2 (k + p) multiply-adds).
-WOODBURY_MAX_WORK = 5 * 10**10
+#: Largest set-up cost of one Woodbury round: the support factor, about n^2 k + n^3 / 3
+#: multiply-adds, the cost of one exact backsolve that IHT already pays (the column ranking is
+#: screened to fit ``woodbury_swaps.RANK_MAX_WORK``, so p does not enter).
+WOODBURY_MAX_WORK = 2 * 10**12
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: ``AUTO_PERTURBATION_SIZE``.
 AUTO_PERTURBATIONS = 20
@@ -163,7 +165,7 @@ def _local_search_mode(problem) -> str:
     if mem <= SWAP_MEMORY_LIMIT and setup <= SWAP_MAX_WORK:
         return "full"
     if problem.ridge > 0:
-        work = n * n * (k + p)  # K = ridge I + A_S A_S^T, and ranking every column through it
+        work = n * n * k + n**3 // 3  # K = ridge I + A_S A_S^T and its factor
         if work <= WOODBURY_MAX_WORK:
             return "woodbury"
         return (
@@ -372,6 +374,7 @@ def solve(
                 )
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
+                stats, p_all = {}, problem.n_features
                 res = search(
                     problem.A,
                     problem.b,
@@ -384,7 +387,10 @@ def solve(
                     max_moves=max_swaps if max_swaps is not None else default_moves,
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
+                    **({"stats": stats} if mode == "woodbury" else {}),
                 )
+                if stats.get("ranked", p_all) < p_all - k:
+                    info["swap_ranking"] = f"screened: {stats['ranked']} of {p_all} ranked exactly"
                 w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
                 info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
             else:

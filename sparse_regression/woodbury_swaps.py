@@ -28,7 +28,7 @@ import scipy.linalg.blas as blas
 from . import _kernels as K
 from .backsolve import backsolve_arrays
 from .local_search import SwapResult
-from .woodbury import support_factor, woodbury_sq_norms
+from .woodbury import column_chunks, support_factor, woodbury_sq_norms
 
 __all__ = ["woodbury_swap_search"]
 
@@ -132,11 +132,44 @@ class _Pool:
         self.moves += 1
 
 
-def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add):
+#: Largest cost (multiply-adds, n^2 per column) of ranking columns by their exact addition
+#: gain in one round; beyond it the ranking first screens by a cheap bound (``_candidates``).
+RANK_MAX_WORK = 2 * 10**10
+#: Screened pool: at least this many times the entrants wanted.
+SCREEN_FACTOR = 8
+#: Rows of the Gaussian sketch that estimates ``||L^-1 a_j||^2`` for the screen.
+SKETCH_DIM = 256
+
+
+def _sketched_sq_norms(A: np.ndarray, L: np.ndarray, ridge: float) -> np.ndarray:
+    """Estimates of ``s_j = ridge (1 + ||L^-1 a_j||^2)`` for every column from a Gaussian
+    sketch ``Omega`` (m x n, fixed seed): ``||Omega L^-1 a_j||^2`` is unbiased with relative
+    standard deviation ``sqrt(2/m)``; costs m n^2 + m n p instead of n^2 p."""
+    n, p = A.shape
+    m = min(SKETCH_DIM, n)
+    omega = np.random.default_rng(0).standard_normal((n, m)) / np.sqrt(m)
+    # Y = L^-T Omega^T, so that Omega L^-1 a = Y^T a
+    Y = sla.solve_triangular(L, omega, trans="T", lower=True, check_finite=False)
+    Yt = np.ascontiguousarray(Y.T, dtype=A.dtype)
+    out = np.empty(p)
+    for c in column_chunks(p, max(n, m)):
+        Z = Yt @ A[:, c]
+        out[c] = ridge * (1.0 + np.einsum("ij,ij->j", Z, Z, dtype=np.float64))
+    return out
+
+
+def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add, stats=None):
     """Pool for one round: the n_remove support members with the smallest exact removal cost
     and the n_add outside columns with the largest exact addition gain. Also returns the
-    support's ``support_factor``, which the pool reuses."""
-    p = A.shape[1]
+    support's ``support_factor``, which the pool reuses.
+
+    The exact gain ``g_j^2 / s_j`` costs n^2 per column (``s_j`` needs ``L^-1 a_j``). When
+    ranking all p columns costs more than ``RANK_MAX_WORK``, columns are screened first by the
+    gain with ``s_j`` estimated from a Gaussian sketch (``_sketched_sq_norms``, m n per
+    column): only the ``max(SCREEN_FACTOR n_add, RANK_MAX_WORK / n^2)`` best by the estimate
+    are ranked exactly. (The bound ``ridge + ||a_j||^2 >= s_j`` screens badly: measured.)
+    """
+    n, p = A.shape
     factor = support_factor(A, b, S, ridge, w_ref)
     AS, _, L, u = factor
     X = sla.solve_triangular(L, AS, lower=True, check_finite=False)
@@ -144,15 +177,32 @@ def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add):
     minv = np.maximum((1.0 - q) / ridge, np.finfo(float).tiny)
     removal = 0.5 * w[S] ** 2 / minv
     members = S[np.argsort(removal, kind="stable")[: min(n_remove, S.size)]]
-    # exact addition gains g_j^2 / (2 s_j), s_j = ridge (1 + a_j^T K^-1 a_j), for every column:
-    # with a small ridge s_j ranges from ridge to ||a_j||^2, so no cheaper proxy ranks them
+    # exact addition gains g_j^2 / (2 s_j), s_j = ridge (1 + a_j^T K^-1 a_j): with a small
+    # ridge s_j ranges from ridge to ||a_j||^2, so the bound only screens, never ranks
     g = -ridge * (K.rmatvec(A, u) + (w_ref if w_ref is not None else 0.0))
-    # (a ranking only, so the triangular solves run in A's precision: float32 halves their cost)
-    gain = g * g / woodbury_sq_norms(A, L, ridge, dtype=A.dtype)
-    gain[S] = -1.0
+    outside = np.ones(p, dtype=bool)
+    outside[S] = False
     m = min(n_add, p - S.size)
-    entrants = np.argpartition(-gain, m - 1)[:m] if m > 0 else np.zeros(0, dtype=np.int64)
-    return np.concatenate([members, entrants]), factor
+    if m <= 0:
+        return members, factor
+    n_rank = max(SCREEN_FACTOR * m, RANK_MAX_WORK // max(n * n, 1))
+    if n_rank < p - S.size:
+        est = np.where(outside, g * g / _sketched_sq_norms(A, L, ridge), -1.0)
+        pool = np.argpartition(-est, n_rank - 1)[:n_rank]
+        if stats is not None:
+            stats["ranked"] = max(stats.get("ranked", 0), int(n_rank))
+    else:
+        pool = np.flatnonzero(outside)
+        if stats is not None:
+            stats["ranked"] = max(stats.get("ranked", 0), int(pool.size))
+    # (a ranking only, so the triangular solves run in A's precision: float32 halves their cost)
+    if pool.size < p - S.size:
+        s_pool = woodbury_sq_norms(K.gather_columns(A, pool), L, ridge, dtype=A.dtype)
+    else:
+        s_pool = woodbury_sq_norms(A, L, ridge, dtype=A.dtype)[pool]
+    gain = g[pool] ** 2 / s_pool
+    top = np.argpartition(-gain, m - 1)[:m]
+    return np.concatenate([members, pool[top]]), factor
 
 
 def woodbury_swap_search(
@@ -172,11 +222,13 @@ def woodbury_swap_search(
     refresh_every: int = 200,
     rtol: float = 1e-10,
     log=None,
+    stats: dict | None = None,
 ) -> SwapResult:
     """Swap search over candidate pools in the Woodbury space (``ridge > 0``).
 
     ``w`` must be the exact minimiser on its support. Returns the best point found, with
-    ``swap_optimal=False`` (pools do not cover every pair).
+    ``swap_optimal=False`` (pools do not cover every pair). ``stats["ranked"]``, when a dict
+    is given, receives the number of columns ranked exactly per round.
     """
     if ridge <= 0:
         raise ValueError("woodbury_swap_search needs ridge > 0.")
@@ -188,7 +240,7 @@ def woodbury_swap_search(
     eps = 1e-10
     for rnd in range(1, max_rounds + 1):
         S = np.flatnonzero(w)
-        C, factor = _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add)
+        C, factor = _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add, stats)
         pool = _Pool(A, b, S, C, ridge, w_ref, factor)
         support = set(S.tolist())
         moves = 0
