@@ -68,9 +68,9 @@ def recalibrate_bn(model, X, batch: int = 100) -> None:
 
 
 def load_model(name: str):
-    from adapters.data import load_digits
-    from adapters.models import MLPNet, ResNet20
-    from adapters.train import default_cache_dir, load_or_train
+    from adapters.demo.data import load_digits
+    from adapters.demo.models import MLPNet, ResNet20
+    from adapters.demo.train import default_cache_dir, load_or_train
 
     if name == "mlpnet":
         d = load_digits(28)
@@ -86,8 +86,8 @@ def load_model(name: str):
 
 
 def run_one(name, model, state, d, n, sparsity, **kw) -> dict:
+    from adapters.demo.train import accuracy
     from adapters.torch import prune
-    from adapters.train import accuracy
 
     model.load_state_dict(state)
     X, y = augmented(d.X_train, d.y_train, n)
@@ -126,8 +126,8 @@ def main() -> None:
     ap.add_argument("--block-size", type=int, default=10000)
     ap.add_argument("--out", default="prune_scaling.json")
     args = ap.parse_args()
-    from adapters.threads import set_threads
-    from adapters.train import accuracy
+    from adapters.demo.threads import set_threads
+    from adapters.demo.train import accuracy
 
     set_threads(args.threads)
     parts = args.part.split(",")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import sparse_regression.solver as core_solver
-import sparse_regression.woodbury_swaps as ws
+import sparse_regression.constants as C
+import sparse_regression.swaps.woodbury_pool as ws
 from sparse_regression import SparseProblem, backsolve, solve
 from sparse_regression.woodbury import support_factor, woodbury_sq_norms
 
@@ -30,11 +30,11 @@ def test_screened_swap_round_monotone_and_exact(seed, monkeypatch):
     X, y = sparse_instance(seed, 120, 900, 20, 0.5, 5.0)
     w_ref = np.random.default_rng(seed).standard_normal(900) * 0.1
     prob = SparseProblem(X.astype(np.float32), y, 300, ridge=0.3, w_ref=w_ref)
-    monkeypatch.setattr(core_solver, "SWAP_MAX_WORK", 0)  # force the Woodbury search
+    monkeypatch.setattr(C, "SWAP_MAX_WORK", 0)  # force the Woodbury search
     full = solve(prob, active_set=False, swap_rounds=2)
     assert full.info["local_search"] == "woodbury" and "swap_ranking" not in full.info
-    monkeypatch.setattr(ws, "RANK_MAX_WORK", 0)  # screen: only SCREEN_FACTOR * n_add ranked
-    monkeypatch.setattr(ws, "SCREEN_FACTOR", 1)
+    monkeypatch.setattr(ws, "WOODBURY_RANK_MAX_WORK", 0)  # screen: SCREEN_FACTOR n_add ranked
+    monkeypatch.setattr(ws, "WOODBURY_SCREEN_FACTOR", 1)
     scr = solve(prob, active_set=False, swap_rounds=2)
     assert scr.info["swap_ranking"].startswith("screened: 512 of 900")
     assert scr.objective <= scr.info["iht_objective"] * (1 + 1e-12)

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-import sparse_regression.solver as core_solver
-from adapters.data import load_digits
+import sparse_regression.constants as C
+from adapters.demo.data import load_digits
+from adapters.demo.train import accuracy, train
 from adapters.torch import prune
-from adapters.train import accuracy, train
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,8 @@ def test_block_mode_full_model_objective_is_exact(digits_mlp):
 def test_report_states_skipped_swap_round(digits_mlp, monkeypatch):
     model, d, state = digits_mlp
     model.load_state_dict(state)
-    monkeypatch.setattr(core_solver, "WOODBURY_MAX_WORK", 0)
-    monkeypatch.setattr(core_solver, "SWAP_MAX_WORK", 0)
+    monkeypatch.setattr(C, "WOODBURY_MAX_WORK", 0)
+    monkeypatch.setattr(C, "SWAP_MAX_WORK", 0)
     rep = prune(model, (d.X_train, d.y_train), sparsity=0.9, n_samples=200, progress=False)
     skipped = [x for x in rep.warnings if "swap round skipped" in x]
     assert len(skipped) == 1 and "multiply-adds" in skipped[0]

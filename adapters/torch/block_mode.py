@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BlockCombiner", "BLOCK_MIN_RIDGE", "DAMPING"]
+__all__ = ["BlockCombiner", "BLOCK_MIN_RIDGE", "DAMPING", "damped", "merge_combiners"]
 
 #: Smallest relative ridge of a block (block mode only): with a few columns per block the
 #: unregularised block update is far outside the trusted region (docs/pruning.md).
@@ -88,3 +88,17 @@ class BlockCombiner:
 def damped(w_ref: np.ndarray, x: np.ndarray, support: np.ndarray, alpha: float) -> np.ndarray:
     """``w(alpha) = w_ref * 1[S] + alpha (x - w_ref * 1[S])`` (zero off the support)."""
     return np.where(support, w_ref + alpha * (x - w_ref), 0.0)
+
+
+def merge_combiners(parts: list[BlockCombiner]) -> BlockCombiner:
+    """One combiner from per-group ones, summed in group order (the same order serially and
+    under Ray, so the sums are bitwise equal)."""
+    out = parts[0]
+    for c in parts[1:]:
+        out.r_mag = out.r_mag + c.r_mag
+        out.r_base = out.r_base + c.r_base
+        out.v = out.v + c.v
+        out.c_mag += c.c_mag
+        out.c_base += c.c_base
+        out.c_upd += c.c_upd
+    return out

@@ -20,52 +20,28 @@ ends with an exact float64 backsolve and is kept only if it lowered F.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
-from . import _kernels as K
-from .backsolve import backsolve_arrays
-from .local_search import SwapResult
-from .woodbury import column_chunks, support_factor, woodbury_sq_norms
+from .. import _kernels as K
+from ..backsolve import backsolve_arrays
+from ..constants import (
+    LARGE_SEARCH_ROUNDS,
+    SWAP_COLLINEAR_RTOL,
+    SWAP_RTOL,
+    WOODBURY_MOVES,
+    WOODBURY_POOL_ADD,
+    WOODBURY_POOL_REFRESH,
+    WOODBURY_POOL_REMOVE,
+    WOODBURY_RANK_MAX_WORK,
+    WOODBURY_SCREEN_FACTOR,
+    WOODBURY_SKETCH_DIM,
+)
+from ..woodbury import column_chunks, support_factor, woodbury_sq_norms
+from .single import SwapResult
 
 __all__ = ["woodbury_swap_search"]
-
-
-@nb.njit(cache=True, nogil=True, fastmath=True)
-def _best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps):
-    """Best swap (or addition, when ``can_add``) within the pool. Returns (i, j, delta)
-    with i = -1 for an addition; (-1, -1, 0.0) when nothing lowers F."""
-    m = Z.shape[0]
-    best, bi, bj = 0.0, -1, -1
-    for j in range(m):
-        if member[j]:
-            continue
-        scale = colsq_c[j] + ridge
-        s_j = ridge * (1.0 + Z[j, j])
-        if s_j <= eps * scale:
-            continue
-        g_j = -ridge * (v[j] + w_ref_c[j])
-        if can_add:
-            d = -0.5 * g_j * g_j / s_j
-            if d < best:
-                best, bi, bj = d, -1, j
-        for i in range(m):
-            if not member[i]:
-                continue
-            minv = (1.0 - Z[i, i]) / ridge
-            if minv <= 0.0:
-                continue
-            ir = 1.0 / np.sqrt(minv)
-            beta = (w_ref_c[i] + v[i]) * ir
-            t = Z[i, j] * ir
-            den = s_j + t * t
-            num = beta * t - g_j
-            d = 0.5 * beta * beta - 0.5 * num * num / den
-            if d < best:
-                best, bi, bj = d, i, j
-    return bi, bj, best
 
 
 class _Pool:
@@ -132,21 +108,12 @@ class _Pool:
         self.moves += 1
 
 
-#: Largest cost (multiply-adds, n^2 per column) of ranking columns by their exact addition
-#: gain in one round; beyond it the ranking first screens by a cheap bound (``_candidates``).
-RANK_MAX_WORK = 2 * 10**10
-#: Screened pool: at least this many times the entrants wanted.
-SCREEN_FACTOR = 8
-#: Rows of the Gaussian sketch that estimates ``||L^-1 a_j||^2`` for the screen.
-SKETCH_DIM = 256
-
-
 def _sketched_sq_norms(A: np.ndarray, L: np.ndarray, ridge: float) -> np.ndarray:
     """Estimates of ``s_j = ridge (1 + ||L^-1 a_j||^2)`` for every column from a Gaussian
     sketch ``Omega`` (m x n, fixed seed): ``||Omega L^-1 a_j||^2`` is unbiased with relative
     standard deviation ``sqrt(2/m)``; costs m n^2 + m n p instead of n^2 p."""
     n, p = A.shape
-    m = min(SKETCH_DIM, n)
+    m = min(WOODBURY_SKETCH_DIM, n)
     omega = np.random.default_rng(0).standard_normal((n, m)) / np.sqrt(m)
     # Y = L^-T Omega^T, so that Omega L^-1 a = Y^T a
     Y = sla.solve_triangular(L, omega, trans="T", lower=True, check_finite=False)
@@ -164,10 +131,11 @@ def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add, stats=None):
     support's ``support_factor``, which the pool reuses.
 
     The exact gain ``g_j^2 / s_j`` costs n^2 per column (``s_j`` needs ``L^-1 a_j``). When
-    ranking all p columns costs more than ``RANK_MAX_WORK``, columns are screened first by the
-    gain with ``s_j`` estimated from a Gaussian sketch (``_sketched_sq_norms``, m n per
-    column): only the ``max(SCREEN_FACTOR n_add, RANK_MAX_WORK / n^2)`` best by the estimate
-    are ranked exactly. (The bound ``ridge + ||a_j||^2 >= s_j`` screens badly: measured.)
+    ranking all outside columns costs more than ``WOODBURY_RANK_MAX_WORK``, they are screened
+    first by the gain with ``s_j`` from a Gaussian sketch (``_sketched_sq_norms``, m n per
+    column); only the ``max(WOODBURY_SCREEN_FACTOR n_add, WOODBURY_RANK_MAX_WORK / n^2)`` best
+    by the estimate are ranked exactly. (The bound ``s_j <= ridge + ||a_j||^2`` screens badly:
+    on MLPNet at n=2000 it cost 3 points of accuracy; the sketch none.)
     """
     n, p = A.shape
     factor = support_factor(A, b, S, ridge, w_ref)
@@ -177,29 +145,25 @@ def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add, stats=None):
     minv = np.maximum((1.0 - q) / ridge, np.finfo(float).tiny)
     removal = 0.5 * w[S] ** 2 / minv
     members = S[np.argsort(removal, kind="stable")[: min(n_remove, S.size)]]
-    # exact addition gains g_j^2 / (2 s_j), s_j = ridge (1 + a_j^T K^-1 a_j): with a small
-    # ridge s_j ranges from ridge to ||a_j||^2, so the bound only screens, never ranks
-    g = -ridge * (K.rmatvec(A, u) + (w_ref if w_ref is not None else 0.0))
-    outside = np.ones(p, dtype=bool)
-    outside[S] = False
     m = min(n_add, p - S.size)
     if m <= 0:
         return members, factor
-    n_rank = max(SCREEN_FACTOR * m, RANK_MAX_WORK // max(n * n, 1))
+    # exact addition gains g_j^2 / (2 s_j), s_j = ridge (1 + a_j^T K^-1 a_j): with a small
+    # ridge s_j ranges from ridge to ||a_j||^2, so no cheap bound ranks them
+    g = -ridge * (K.rmatvec(A, u) + (w_ref if w_ref is not None else 0.0))
+    outside = np.ones(p, dtype=bool)
+    outside[S] = False
+    n_rank = max(WOODBURY_SCREEN_FACTOR * m, WOODBURY_RANK_MAX_WORK // max(n * n, 1))
+    # (a ranking only, so the triangular solves run in A's precision: float32 halves their cost)
     if n_rank < p - S.size:
         est = np.where(outside, g * g / _sketched_sq_norms(A, L, ridge), -1.0)
         pool = np.argpartition(-est, n_rank - 1)[:n_rank]
-        if stats is not None:
-            stats["ranked"] = max(stats.get("ranked", 0), int(n_rank))
-    else:
-        pool = np.flatnonzero(outside)
-        if stats is not None:
-            stats["ranked"] = max(stats.get("ranked", 0), int(pool.size))
-    # (a ranking only, so the triangular solves run in A's precision: float32 halves their cost)
-    if pool.size < p - S.size:
         s_pool = woodbury_sq_norms(K.gather_columns(A, pool), L, ridge, dtype=A.dtype)
     else:
+        pool = np.flatnonzero(outside)
         s_pool = woodbury_sq_norms(A, L, ridge, dtype=A.dtype)[pool]
+    if stats is not None:
+        stats["ranked"] = max(stats.get("ranked", 0), int(pool.size))
     gain = g[pool] ** 2 / s_pool
     top = np.argpartition(-gain, m - 1)[:m]
     return np.concatenate([members, pool[top]]), factor
@@ -215,20 +179,19 @@ def woodbury_swap_search(
     ridge: float,
     w_ref: np.ndarray | None = None,
     col_sq: np.ndarray | None = None,
-    n_remove: int = 256,
-    n_add: int = 512,
-    max_moves: int = 1000,
-    max_rounds: int = 5,
-    refresh_every: int = 200,
-    rtol: float = 1e-10,
+    n_remove: int = WOODBURY_POOL_REMOVE,
+    n_add: int = WOODBURY_POOL_ADD,
+    max_moves: int = WOODBURY_MOVES,
+    max_rounds: int = LARGE_SEARCH_ROUNDS,
+    refresh_every: int = WOODBURY_POOL_REFRESH,
+    rtol: float = SWAP_RTOL,
     log=None,
     stats: dict | None = None,
 ) -> SwapResult:
     """Swap search over candidate pools in the Woodbury space (``ridge > 0``).
 
     ``w`` must be the exact minimiser on its support. Returns the best point found, with
-    ``swap_optimal=False`` (pools do not cover every pair). ``stats["ranked"]``, when a dict
-    is given, receives the number of columns ranked exactly per round.
+    ``swap_optimal=False`` (pools do not cover every pair).
     """
     if ridge <= 0:
         raise ValueError("woodbury_swap_search needs ridge > 0.")
@@ -237,7 +200,7 @@ def woodbury_swap_search(
     history = [f]
     n_swaps = n_adds = 0
     w = w.copy()
-    eps = 1e-10
+    eps = SWAP_COLLINEAR_RTOL
     for rnd in range(1, max_rounds + 1):
         S = np.flatnonzero(w)
         C, factor = _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add, stats)
@@ -246,7 +209,7 @@ def woodbury_swap_search(
         moves = 0
         while moves < max_moves:
             can_add = len(support) < k
-            i, j, delta = _best_pool_move(
+            i, j, delta = K.best_pool_move(
                 pool.Z, pool.member, pool.w_ref_c, pool.v, col_sq[pool.C], ridge, can_add, eps
             )
             if j < 0 or delta >= -rtol * abs(f):

@@ -1,0 +1,264 @@
+"""The stage loop of ``prune``: one least-squares solve per stage, driven by one context.
+
+Stage t (sparsity s_t) from the flat weights w: allocate k per problem (magnitude ranking),
+build each group's A from per-sample gradients at w, solve every problem of the group from the
+magnitude start with ``w_ref = w``, and return the new weights and mask; the next stage starts
+from them (CHITA++). See :mod:`.fisher` for A and b.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from sparse_regression import backsolve
+from sparse_regression.constants import TINY
+
+from .allocation import enforce_guard
+from .block_mode import BLOCK_MIN_RIDGE, DAMPING, damped, merge_combiners
+from .executors import run_groups
+from .group_solve import GroupJob
+from .holdout import holdout_loss
+from .planning import ProblemRange, allocate
+from .report import StageRecord
+from .targets import Target
+from .validity import check_fisher_scale
+
+__all__ = ["StageContext", "flat_weights", "run_stage", "run_stages", "set_flat_weights"]
+
+
+@dataclass
+class StageContext:
+    """Everything that stays fixed across the stages of one prune.
+
+    ``problems`` and ``groups`` come from :mod:`.planning`; ``notes`` collects the guard's
+    messages for the report.
+    """
+
+    model: nn.Module
+    targets: list[Target]
+    slices: list[tuple[int, int]]
+    batches: list[tuple]
+    loss_fn: Callable
+    problems: list[ProblemRange]
+    groups: list[list[int]]
+    scope: str
+    guard: bool
+    ridge: float
+    first_order: bool
+    solver: object
+    progress: bool
+    notes: list[str]
+    holdout: list[tuple]  # the reality check's held-out batches
+    executor: str = "serial"  # who runs the group solves (executors.py)
+
+    @property
+    def n_samples(self) -> int:
+        return sum(len(x) for x, _ in self.batches)
+
+
+def flat_weights(targets: list[Target]) -> np.ndarray:
+    """The targets' weights as one float64 vector (targets in order, each flattened)."""
+    return np.concatenate(
+        [t.param.detach().to("cpu", torch.float64).reshape(-1).numpy() for t in targets]
+    )
+
+
+@torch.no_grad()
+def set_flat_weights(targets: list[Target], w: np.ndarray, slices) -> None:
+    """Copy the flat vector ``w`` back into the targets (inverse of :func:`flat_weights`)."""
+    for t, (a, b) in zip(targets, slices, strict=True):
+        t.param.copy_(torch.from_numpy(w[a:b]).reshape(t.shape).to(t.param.device, t.param.dtype))
+
+
+def run_stages(ctx: StageContext, w: np.ndarray, schedule) -> tuple[list, np.ndarray, np.ndarray]:
+    """Every stage of ``schedule`` in turn; returns ``(records, w, mask)``.
+
+    Between stages the model holds the previous stage's weights (its gradients define the next
+    stage's A); after the last, the caller writes the weights and masks back.
+    """
+    mask = np.ones(w.shape[0], dtype=bool)
+    records = []
+    for t_idx, s_t in enumerate(schedule, start=1):
+        rec, w, mask = run_stage(ctx, w, s_t, t_idx)
+        records.append(rec)
+        if t_idx < len(schedule):
+            set_flat_weights(ctx.targets, w, ctx.slices)
+    return records, w, mask
+
+
+def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
+    """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask).
+
+    The model's target weights equal ``w`` on entry and on exit. Block mode (more than one
+    problem) keeps each block's update in the trusted region (:mod:`.block_mode`); every
+    stage ends with the reality check on the held-out slice.
+    """
+    n = ctx.n_samples
+    problems = ctx.problems
+    ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
+    k_total = int(mask_mag.sum())
+    rec = StageRecord(t_idx, s_t, k_total, len(problems), ridge=None, n_passes=0)
+    w_mag = np.where(mask_mag, w, 0.0)
+    if k_total == w.shape[0]:
+        return rec, w.copy(), mask_mag.copy()
+    w_new = w_mag.copy()
+    mask_new = mask_mag.copy()
+    obj_mag = obj = 0.0
+    solver_info = {"n_iter": 0, "converged": True, "optimality": set(), "time": 0.0}
+    block_mode = len(problems) > 1
+    ridge_rel = max(ctx.ridge, BLOCK_MIN_RIDGE) if block_mode else ctx.ridge
+    if block_mode and ctx.ridge < BLOCK_MIN_RIDGE and t_idx == 1:
+        ctx.notes.append(
+            f"block mode: relative ridge raised from {ctx.ridge:g} to {BLOCK_MIN_RIDGE:g} per "
+            "block (each block's update must stay in the trusted region)"
+        )
+
+    def jobs():
+        for g in ctx.groups:
+            lo, hi = problems[g[0]].lo, problems[g[-1]].hi
+            yield GroupJob(
+                model=ctx.model,
+                targets=ctx.targets,
+                slices=ctx.slices,
+                batches=ctx.batches,
+                loss_fn=ctx.loss_fn,
+                problems=[problems[i] for i in g],
+                ks=[ks[i] for i in g],
+                lo=lo,
+                hi=hi,
+                w=w[lo:hi].copy(),
+                w_mag=w_mag[lo:hi].copy(),
+                ridge_rel=ridge_rel,
+                block_mode=block_mode,
+                first_order=ctx.first_order,
+                solver=ctx.solver,
+                guard=ctx.guard and len(problems) == 1,
+                progress=ctx.progress,
+                t_idx=t_idx,
+            )
+
+    results = run_groups(jobs(), ctx.executor)
+    ridges, skipped = [], {}
+    for res in results:
+        w_new[res.lo : res.hi] = res.coef
+        mask_new[res.lo : res.hi] = res.support
+        obj_mag += res.obj_mag
+        obj += res.obj
+        ridges.extend(res.ridges)
+        ctx.notes.extend(res.notes)
+        rec.time_gradients += res.time_gradients
+        rec.time_solve += res.time_solve
+        rec.n_passes += 1
+        for summary in res.solutions:
+            _collect_info(solver_info, summary, skipped)
+    check_fisher_scale(
+        sum(r.col_sq_sum for r in results) / max(sum(r.n_cols for r in results), 1), w, n
+    )
+    combiner = merge_combiners([r.combiner for r in results]) if block_mode else None
+    solver_info["optimality"] = sorted(solver_info["optimality"])
+    for key in ("local_search", "swap_ranking"):
+        if key in solver_info:
+            solver_info[key] = sorted(solver_info[key])
+    for why, count in skipped.items():
+        rec.degraded.append(f"swap round skipped in {count} problem(s): {why}")
+    rec.ridge = float(np.mean(ridges)) if ridges else None
+    t0 = time.perf_counter()
+    loss_start = holdout_loss(ctx.model, ctx.holdout, ctx.loss_fn)
+    if block_mode:
+        solver_info["objective_block_diagonal"] = obj
+        w_new, obj = _choose_damping(ctx, w, w_mag, w_new, mask_new, combiner, rec)
+        obj_mag = combiner.objective_magnitude
+        if rec.block_choice["chosen"] == "magnitude":
+            mask_new = mask_mag.copy()
+        predicted = obj - combiner.objective_dense
+    else:
+        dense = 0.5 / n if ctx.first_order else 0.0  # 1/2 ||e||^2: the model at w
+        predicted = obj - dense
+    set_flat_weights(ctx.targets, w_new, ctx.slices)
+    rec.loss_before = loss_start
+    rec.loss_after = holdout_loss(ctx.model, ctx.holdout, ctx.loss_fn)
+    rec.predicted_change = predicted
+    set_flat_weights(ctx.targets, w, ctx.slices)
+    rec.time_solve += time.perf_counter() - t0
+    rec.solver = solver_info
+    rec.objective_magnitude, rec.objective = obj_mag, obj
+    return rec, w_new, mask_new
+
+
+def _collect_info(solver_info: dict, summary: dict, skipped: dict) -> None:
+    """Fold one problem's solution summary into the stage's (skipped swap rounds too)."""
+    solver_info["n_iter"] += summary["n_iter"]
+    solver_info["converged"] &= summary["converged"]
+    solver_info["optimality"].add(summary["optimality"])
+    solver_info["time"] += summary["time"]
+    info = summary["info"]
+    if "local_search_skipped" in info:
+        why = info["local_search_skipped"]
+        skipped[why] = skipped.get(why, 0) + 1
+    for key in ("local_search", "swap_ranking"):
+        if key in info:
+            solver_info.setdefault(key, set()).add(info[key])
+
+
+def _choose_damping(ctx, w, w_mag, w_new, mask, combiner, rec):
+    """Block mode: the damped block update or the magnitude point, whichever has the lowest
+    held-out loss (:mod:`.block_mode`). Returns (weights, full-model objective)."""
+    cands = [(f"damping {a:g}", damped(w, w_new, mask, a), combiner.objective(a)) for a in DAMPING]
+    cands.append(("magnitude", w_mag, combiner.objective_magnitude))
+    losses = []
+    for _, cand, _ in cands:
+        set_flat_weights(ctx.targets, cand, ctx.slices)
+        losses.append(holdout_loss(ctx.model, ctx.holdout, ctx.loss_fn))
+    set_flat_weights(ctx.targets, w, ctx.slices)
+    best = int(np.argmin(losses))
+    name, w_best, q_best = cands[best]
+    rec.block_choice = {
+        "chosen": name,
+        "holdout_loss": {c[0]: float(v) for c, v in zip(cands, losses, strict=True)},
+        "full_model": {c[0]: float(c[2]) for c in cands},
+    }
+    if name != "damping 1":
+        rec.degraded.append(
+            f"block mode: the raw block update was damped ({name}): held-out loss "
+            f"{losses[0]:.4g} raw vs {losses[best]:.4g}"
+        )
+    return w_best, q_best
+
+
+def finalize_solution(prob, sol, k, w_ref, slices, pb, guard, notes):
+    """Check a solver's answer; fill the support to exactly k and apply the layer guard.
+
+    Returns ``(coef, support)`` with ``support.sum() == k`` (a kept weight may be exactly 0 in
+    degenerate cases; the mask still keeps it).
+    """
+    coef = np.asarray(getattr(sol, "coef", None), dtype=np.float64)
+    if coef.shape != (pb.size,) or not np.all(np.isfinite(coef)):
+        raise ValueError(
+            f"the solver returned coef of shape {coef.shape} (finite: "
+            f"{bool(np.all(np.isfinite(coef)))}); expected a finite vector of length {pb.size}."
+        )
+    support = coef != 0
+    nnz = int(support.sum())
+    if nnz > k:
+        raise ValueError(f"the solver returned {nnz} nonzeros for k={k}; it must keep at most k.")
+    changed = False
+    if nnz < k:  # fill with the largest reference weights so the mask keeps exactly k
+        extra = np.where(support, -np.inf, np.abs(w_ref))
+        support[np.argsort(-extra, kind="stable")[: k - nnz]] = True
+        changed = True
+    if guard:
+        local = [(max(a, pb.lo) - pb.lo, min(b, pb.hi) - pb.lo) for a, b in slices]
+        scores = np.where(support, np.abs(coef) + TINY, np.abs(w_ref))
+        support, moved = enforce_guard(support, scores, local)
+        if moved:
+            notes.append(f"guard: {moved} weight(s) moved so that no layer is emptied")
+            changed = True
+    if changed:
+        coef = np.where(support, backsolve(prob, np.flatnonzero(support)), 0.0)
+    return coef, support
