@@ -6,6 +6,7 @@ import pytest
 import sparse_regression.constants as C
 import sparse_regression.swaps.woodbury_pool as ws
 from sparse_regression import SparseProblem, backsolve, solve
+from sparse_regression.quadratic import Quadratic
 from sparse_regression.woodbury import support_factor, woodbury_sq_norms
 
 from ._core_helpers import objective, sparse_instance
@@ -16,7 +17,7 @@ def test_sketched_norms_estimate_exact_ones():
     n, p = 300, 2000
     A = rng.standard_normal((n, p)).astype(np.float32) * rng.uniform(0.1, 3, p)
     S = np.arange(0, p, 5)
-    _, _, L, _ = support_factor(A, rng.standard_normal(n), S, 0.5, None)
+    _, _, L, _ = support_factor(Quadratic(A, rng.standard_normal(n), ridge=0.5), S)
     exact = woodbury_sq_norms(A, L, 0.5)
     est = ws._sketched_sq_norms(A, L, 0.5)
     rel = np.abs(est - exact) / exact
