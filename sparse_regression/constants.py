@@ -73,9 +73,10 @@ WORKING_SET_MOVES = 100
 #: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems): a
 #: move costs O(n |pool|), so 1000 moves cost about as much as one round's set-up.
 WOODBURY_MOVES = 1000
-#: Largest set-up cost of one Woodbury round (about n^2 (k + p) multiply-adds), as for
-#: WORKING_SET_MAX_WORK.
-WOODBURY_MAX_WORK = 5 * 10**10
+#: Largest set-up cost of one Woodbury round: the support factor, about n^2 k + n^3 / 3
+#: multiply-adds, what one exact backsolve (which IHT pays anyway) costs. The column ranking
+#: is screened to fit WOODBURY_RANK_MAX_WORK, so p does not enter.
+WOODBURY_MAX_WORK = 2 * 10**12
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: AUTO_PERTURBATION_SIZE: 20 rounds found the certified optimum on 20/20 benchmark instances
 #: (docs/solvers.md) while costing about as much as the swap search.
@@ -121,6 +122,14 @@ WOODBURY_POOL_REMOVE = 256
 WOODBURY_POOL_ADD = 512
 #: Woodbury pool: Sherman-Morrison updates between refactorisations of K (rounding drift).
 WOODBURY_POOL_REFRESH = 200
+#: Woodbury pool: largest cost (n^2 multiply-adds per column) of ranking the outside columns
+#: by their exact addition gains; beyond it a Gaussian sketch screens them first (issue 11:
+#: the exact ranking of all columns was what skipped the round past n ~ 1200 on MLPNet).
+WOODBURY_RANK_MAX_WORK = 2 * 10**10
+#: Woodbury pool: the screened set ranked exactly is at least this many times the entrants.
+WOODBURY_SCREEN_FACTOR = 8
+#: Woodbury pool: rows of the Gaussian sketch (relative std of the estimates sqrt(2/m) = 9%).
+WOODBURY_SKETCH_DIM = 256
 #: Rounds of the large-problem searches (candidates re-selected from all p each round).
 LARGE_SEARCH_ROUNDS = 5
 #: Working-set search: exact backsolve every this many moves when k > n (cheap moves, costly
