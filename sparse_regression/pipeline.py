@@ -75,7 +75,7 @@ def _local_search_mode(problem) -> str:
     if mem <= C.SWAP_MEMORY_LIMIT and setup <= C.SWAP_MAX_WORK:
         return "full"
     if problem.ridge > 0:
-        work = n * n * (k + p)  # K = ridge I + A_S A_S^T, and ranking every column through it
+        work = n * n * k + n**3 // 3  # K = ridge I + A_S A_S^T and its factor
         if work <= C.WOODBURY_MAX_WORK:
             return "woodbury"
         return (
@@ -278,6 +278,7 @@ def solve(
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
                 default_moves = getattr(C, default_moves)
+                stats, p_all = {}, problem.n_features
                 res = search(
                     problem.quadratic,
                     k,
@@ -286,7 +287,10 @@ def solve(
                     max_moves=max_swaps if max_swaps is not None else default_moves,
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
+                    **({"stats": stats} if mode == "woodbury" else {}),
                 )
+                if stats.get("ranked", p_all) < p_all - k:
+                    info["swap_ranking"] = f"screened: {stats['ranked']} of {p_all} ranked exactly"
                 w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
                 info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
             else:

@@ -31,7 +31,8 @@ from torch import nn
 from sparse_regression import IHTSolver
 
 from .allocation import stage_sparsities, topk_mask
-from .fisher import collect_samples
+from .executors import EXECUTORS, require_ray
+from .holdout import calibration_split
 from .masks import MASK_MODES, write_back
 from .memory import parse_memory_limit
 from .planning import ProblemRange, allocate, check_layer_k, plan_groups, plan_problems
@@ -155,6 +156,7 @@ def prune(
     memory_limit="auto",
     progress: bool = True,
     random_state=None,
+    executor: str = "serial",
 ) -> PruneReport:
     """Prune ``model`` to ``sparsity`` by CHITA (L0-constrained least squares on the empirical
     Fisher), CHITA++ (multi-stage) or global magnitude pruning.
@@ -165,8 +167,16 @@ def prune(
     per-layer table, objectives and timings. On any error the model is left as it was.
     ``stages`` defaults to 1 for chita and, for chita++, to ``CHITA_PP_STAGES`` (8) or the
     length of an explicit ``schedule``.
+
+    ``executor="ray"`` runs the independent group solves of block mode (each group's slice of
+    the Fisher and its solves) as Ray tasks, with results identical to ``"serial"``
+    (``adapters/torch/executors.py``; needs ``chita[ray]``).
     """
     t_start = time.perf_counter()
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
+    if executor == "ray":
+        require_ray()
     _check_args(
         sparsity=sparsity,
         method=method,
@@ -201,7 +211,7 @@ def prune(
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
     notes: list[str] = []
     history: list[StageRecord] = []
-    n_used, peak_bytes = 0, 0
+    n_used, peak_bytes, n_holdout = 0, 0, 0
     try:
         w = flat_weights(tlist)
         if method == "magnitude":
@@ -211,8 +221,16 @@ def prune(
             w = np.where(mask, w, 0.0)
             history.append(StageRecord(1, sparsity, int(mask.sum()), 1))
         else:
-            batches = collect_samples(data, n_samples, _device(model), random_state)
+            batches, holdout, independent = calibration_split(
+                data, n_samples, _device(model), random_state
+            )
             n_used = sum(len(x) for x, _ in batches)
+            n_holdout = sum(len(x) for x, _ in holdout)
+            if not independent:
+                notes.append(
+                    f"reality check: data has no samples beyond the {n_used} Fisher samples; "
+                    f"the {n_holdout}-sample check slice reuses some of them"
+                )
             problems = plan_problems(slices, total, scope, block_size)
             block_mode = len(problems) > 1
             # Plan memory for the least sparse stage (largest k).
@@ -235,6 +253,8 @@ def prune(
                 solver=solver,
                 progress=progress,
                 notes=notes,
+                holdout=holdout,
+                executor=executor,
             )
             history, w, mask = run_stages(ctx, w, sched)
             for rec in history:
@@ -268,4 +288,6 @@ def prune(
         first_order=first_order,
         matrix_bytes=int(peak_bytes),
         notes=notes,
+        n_samples_requested=None if method == "magnitude" else n_samples,
+        n_holdout=n_holdout,
     )
