@@ -7,10 +7,10 @@ from .backsolve import backsolve
 from .datasets import make_correlated_regression
 from .estimators import SparseLinearRegression, SparseLinearRegressionCV
 from .knapsack import CostLevels, KnapsackResult, knapsack_support, project_knapsack
+from .pipeline import IHTSolver, solve
 from .problem import SparseProblem
 from .protocol import Solver
 from .solution import OPTIMALITY_LEVELS, SparseSolution
-from .solver import IHTSolver, solve
 
 __all__ = [
     "OPTIMALITY_LEVELS",
