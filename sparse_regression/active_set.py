@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import constants as C
+from .budgeted_iht import budgeted_iht
 from .iht import iht
 from .swaps.working_set import restrict_to_columns
 
@@ -27,7 +28,21 @@ def screen_scores(g, col_sq, ridge):
     return out
 
 
-def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
+def run_iht(problem, B, b, w0, *, cols=None, trace=None, **kwargs):
+    """IHT on the columns ``cols`` of the problem (all when None): the plain one, or the
+    budgeted one (:mod:`.budgeted_iht`) when the problem has a cost budget."""
+    if not problem.has_budget:
+        return iht(B, b, problem.k, w0, **kwargs)
+    if cols is None:
+        costs, levels = problem.costs, problem.cost_levels
+    else:
+        costs, levels = problem.costs[cols], None
+    return budgeted_iht(
+        B, b, problem.k, w0, costs, problem.budget, levels=levels, trace=trace, **kwargs
+    )
+
+
+def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10, trace=None):
     """IHT on a working set of columns, grown by full-gradient checks.
 
     Rounds stop when no outside column passes the entry screen, when a round lowers F by less
@@ -37,11 +52,16 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
     p = problem.n_features
     w_ref = problem.w_ref if problem.has_w_ref else None
     col_sq = problem.column_sq_norms()
-    size = min(p, max(2 * k, k + 10))
+    k_eff = k
+    if problem.has_budget:  # the budget, not k, may bound the support: size W by the start
+        k_eff = min(k, np.count_nonzero(w) or k)
+    size = min(p, max(2 * k_eff, k_eff + 10))
     history, n_iter, n_back, rounds = [], 0, 0, 0
     converged = False
     if size >= 0.6 * p:
-        res = iht(A, b, k, w, ridge=ridge, w_ref=w_ref, max_iter=max_iter, tol=tol)
+        res = run_iht(
+            problem, A, b, w, ridge=ridge, w_ref=w_ref, max_iter=max_iter, tol=tol, trace=trace
+        )
         return res.coef, res.objective, res.history, res.n_iter, res.converged, res.n_backsolves, 0
 
     g = problem.gradient(w)
@@ -53,11 +73,21 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
     f_prev = np.inf
     for rounds in range(1, max_rounds + 1):  # noqa: B007
         B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
-        res = iht(
+        sub_trace = None
+        if trace is not None:
+
+            def sub_trace(wW, W=W):
+                full = np.zeros(p)
+                full[W] = wW
+                trace(full)
+
+        res = run_iht(
+            problem,
             B,
             b,
-            k,
             w[W],
+            cols=W,
+            trace=sub_trace,
             ridge=ridge,
             w_ref=ref_W,
             const=const,
@@ -89,7 +119,7 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
         if n_iter >= max_iter:
             break
         f_prev = f
-        add = viol[np.argsort(-outside[viol])[: max(k // 2, 10)]]
+        add = viol[np.argsort(-outside[viol])[: max(k_eff // 2, 10)]]
         # New working set: the support, the strongest other members of W, the entrants.
         extra = np.setdiff1d(W, nz)
         extra = extra[np.argsort(-raw[extra])][: max(0, size - nz.size)]

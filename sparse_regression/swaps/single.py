@@ -30,6 +30,7 @@ import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
+from .._budget_kernels import best_add_budget, best_swap_budget
 from ..backsolve import backsolve_arrays
 from ..constants import SWAP_COLLINEAR_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
 from ..woodbury import ridge_gram_cholesky
@@ -216,6 +217,8 @@ def swap_search(
     const: float = 0.0,
     exact_every: int = 1,
     rtol: float = SWAP_RTOL,
+    costs: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> SwapResult:
     """Swap (and fill) local search from ``w``, an exact minimiser on its support.
 
@@ -225,6 +228,9 @@ def swap_search(
     support is backsolved exactly (float64) only every m moves: a checkpoint is kept only if
     ``F`` really decreased, otherwise the search returns to the last checkpoint and continues
     with exact checks after every move. ``history`` holds exact values only.
+
+    With ``costs`` and ``budget`` (FALCON) a swap or an addition is scored only if the support
+    still fits ``sum_{i in S} costs_i <= budget`` afterwards; ``w`` must fit on entry.
     """
     p = A.shape[1]
     if col_sq is None:
@@ -287,16 +293,38 @@ def swap_search(
 
         tol_abs = rtol * max(abs(f), tiny)
         move = None
+        if costs is not None:
+            room = budget - float(costs[Sarr].sum()) + 1e-12 * max(abs(budget), 1.0)
         if s < k:
-            j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
+            if costs is None:
+                j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
+            else:
+                j, delta = best_add_budget(
+                    g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL, costs, room
+                )
             if j >= 0 and delta < -tol_abs:
                 move = (None, int(j))
         if move is None and s:
             inv_root = 1.0 / np.sqrt(np.maximum(np.diag(state.Minv[:s, :s]), tiny))
             beta = wS * inv_root
-            r, j, delta = K.best_swap(
-                Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
-            )
+            if costs is None:
+                r, j, delta = K.best_swap(
+                    Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
+                )
+            else:
+                r, j, delta = best_swap_budget(
+                    Z,
+                    inv_root,
+                    beta,
+                    g,
+                    s_out,
+                    scale,
+                    in_support,
+                    SWAP_COLLINEAR_RTOL,
+                    costs,
+                    costs[Sarr],
+                    room,
+                )
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
         if move is None:
