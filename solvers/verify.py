@@ -73,6 +73,11 @@ def _check_coef(problem: SparseProblem, coef) -> np.ndarray:
             f"coef has {nnz} nonzeros but the problem allows at most k={k}; it is not "
             "feasible, so there is nothing to certify."
         )
+    if problem.has_budget and not problem.is_feasible(arr):
+        raise ValueError(
+            f"coef costs {problem.support_cost(arr):.6g} but the problem's budget is "
+            f"{problem.budget:.6g}; it is not feasible, so there is nothing to certify."
+        )
     return arr
 
 
@@ -99,7 +104,7 @@ def verify(
     rtol = check_positive_real("rtol", rtol)
     max_subsets = check_positive_int("max_subsets", max_subsets)
     objective = problem.objective(coef)
-    if n_supports(problem.n_features, problem.k) <= max_subsets:
+    if n_supports(problem.n_features, problem.k, problem.has_budget) <= max_subsets:
         sol = EnumerationSolver(max_subsets=max_subsets).solve(problem)
     else:
         sol = MIPSolver(time_limit=time_limit).solve(problem, warm_start=coef)
