@@ -11,6 +11,7 @@ from .._require import require_torch
 
 require_torch()
 
+from .flops import flop_costs  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -22,6 +23,7 @@ __all__ = [
     "METHODS",
     "SCOPES",
     "default_solver",
+    "flop_costs",
     "LayerStats",
     "PruneReport",
     "StageRecord",

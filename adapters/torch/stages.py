@@ -21,8 +21,9 @@ from sparse_regression import SparseProblem, backsolve
 from sparse_regression.constants import TINY
 from sparse_regression.linalg import column_sq_norms, matvec
 
-from .allocation import enforce_guard
+from .allocation import enforce_guard, n_zeros
 from .fisher import GradientMode, build_matrix, mean_fisher_diag, progress_bar, segments
+from .flops import knapsack_mask
 from .planning import ProblemRange, allocate
 from .report import StageRecord
 from .targets import Target
@@ -52,6 +53,10 @@ class StageContext:
     solver: object
     progress: bool
     notes: list[str]
+    #: FALCON: per-weight MACs, the MAC budget of each stage, and whether k also binds.
+    costs: np.ndarray | None = None
+    flop_schedule: list[float] | None = None
+    cardinality: bool = True
 
     @property
     def n_samples(self) -> int:
@@ -81,24 +86,49 @@ def run_stages(ctx: StageContext, w: np.ndarray, schedule) -> tuple[list, np.nda
     mask = np.ones(w.shape[0], dtype=bool)
     records = []
     for t_idx, s_t in enumerate(schedule, start=1):
-        rec, w, mask = run_stage(ctx, w, s_t, t_idx)
+        budget_t = None if ctx.flop_schedule is None else ctx.flop_schedule[t_idx - 1]
+        rec, w, mask = run_stage(ctx, w, s_t, t_idx, budget_t)
         records.append(rec)
         if t_idx < len(schedule):
             set_flat_weights(ctx.targets, w, ctx.slices)
     return records, w, mask
 
 
-def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
-    """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask)."""
+def _allocate_budget(ctx, w, s_t, budget_t):
+    """FALCON: the FLOP-aware magnitude start (knapsack on w^2 under both budgets) and, per
+    problem, its k (the start's count, or the block size when only the FLOP budget binds) and
+    its share of the budget (the start's cost in the block), so that blocks share the budget
+    as the knapsack splits it rather than evenly."""
+    total = w.shape[0]
+    k = total - n_zeros(s_t, total) if ctx.cardinality else total
+    mask = knapsack_mask(w, ctx.costs, k, budget_t)
+    ks, budgets = [], []
+    for pb in ctx.problems:
+        ks.append(int(mask[pb.lo : pb.hi].sum()) if ctx.cardinality else pb.size)
+        budgets.append(float(ctx.costs[pb.lo : pb.hi][mask[pb.lo : pb.hi]].sum()))
+    if len(ctx.problems) == 1:
+        ks, budgets = [k], [budget_t]
+    return ks, budgets, mask
+
+
+def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t=None):
+    """One pruning stage at sparsity ``s_t`` (and MAC budget ``budget_t``) from weights ``w``;
+    returns (record, w, mask)."""
     n = ctx.n_samples
     problems = ctx.problems
-    ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
+    if budget_t is None:
+        ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
+        budgets = [None] * len(problems)
+    else:
+        ks, budgets, mask_mag = _allocate_budget(ctx, w, s_t, budget_t)
     k_total = int(mask_mag.sum())
     rec = StageRecord(t_idx, s_t, k_total, len(problems), ridge=None, n_passes=0)
     w_new = np.where(mask_mag, w, 0.0)
     mask_new = mask_mag.copy()
     if k_total == w.shape[0]:
         return rec, w.copy(), mask_new
+    if budget_t is not None:
+        rec.flop_budget = float(budget_t)
     obj_mag = obj = 0.0
     solver_info = {"n_iter": 0, "converged": True, "optimality": set(), "time": 0.0}
     mean_diag = None
@@ -139,20 +169,34 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
             pb = problems[i]
             k = ks[i]
             wb = w[pb.lo : pb.hi]
-            if k == 0 or k == pb.size:
+            costs_b = None if budgets[i] is None else ctx.costs[pb.lo : pb.hi]
+            all_fit = costs_b is None or costs_b.sum() <= budgets[i]
+            if k == 0 or (k == pb.size and all_fit):
                 continue  # nothing to solve: all pruned / all kept (magnitude values stand)
             Ab = A[:, pb.lo - lo : pb.hi - lo]
             bvec = matvec(Ab, wb)
             if ctx.first_order:
                 bvec -= 1.0 / math.sqrt(n)
             # A was scanned for NaN/inf through its column norms when they set the ridge scale.
-            prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=not scanned)
+            prob = SparseProblem(
+                Ab,
+                bvec,
+                k,
+                ridge=ridge_abs,
+                w_ref=wb,
+                check_finite=not scanned,
+                costs=costs_b,
+                budget=budgets[i],
+            )
             start = w_new[pb.lo : pb.hi].copy()
             f_mag = prob.objective(start)
             sol = ctx.solver.solve(prob, warm_start=start)
-            coef, support = finalize_solution(
-                prob, sol, k, wb, ctx.slices, pb, ctx.guard and len(problems) == 1, ctx.notes
-            )
+            if prob.has_budget:
+                coef, support = finalize_budget_solution(prob, sol, pb)
+            else:
+                coef, support = finalize_solution(
+                    prob, sol, k, wb, ctx.slices, pb, ctx.guard and len(problems) == 1, ctx.notes
+                )
             obj_mag += f_mag
             obj += prob.objective(coef)
             w_new[pb.lo : pb.hi] = coef
@@ -168,6 +212,23 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
     return rec, w_new, mask_new
+
+
+def finalize_budget_solution(prob, sol, pb):
+    """Check a solver's answer to a FLOP-budgeted problem: finite, within both budgets (no
+    fill: a filled support could exceed the FLOP budget). Returns ``(coef, support)``."""
+    coef = np.asarray(getattr(sol, "coef", None), dtype=np.float64)
+    if coef.shape != (pb.size,) or not np.all(np.isfinite(coef)):
+        raise ValueError(
+            f"the solver returned coef of shape {coef.shape}; expected a finite vector of "
+            f"length {pb.size}."
+        )
+    if not prob.is_feasible(coef):
+        raise ValueError(
+            f"the solver's answer breaks the budgets: {np.count_nonzero(coef)} nonzeros for "
+            f"k={prob.k}, cost {prob.support_cost(coef):.6g} for budget {prob.budget:.6g}."
+        )
+    return coef, coef != 0
 
 
 def finalize_solution(prob, sol, k, w_ref, slices, pb, guard, notes):
