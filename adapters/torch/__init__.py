@@ -12,6 +12,7 @@ from .._require import require_torch
 require_torch()
 
 from .flops import flop_costs  # noqa: E402
+from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -24,12 +25,15 @@ __all__ = [
     "SCOPES",
     "default_solver",
     "flop_costs",
+    "LayerRecord",
     "LayerStats",
+    "LayerwiseReport",
     "PruneReport",
     "StageRecord",
     "conv_grad_sample",
     "linear_grad_sample",
     "make_permanent",
     "prune",
+    "prune_layerwise",
     "resolve_targets",
 ]

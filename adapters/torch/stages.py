@@ -27,6 +27,7 @@ from .flops import knapsack_mask
 from .planning import ProblemRange, allocate
 from .report import StageRecord
 from .targets import Target
+from .validity import check_fisher_scale
 
 __all__ = ["StageContext", "flat_weights", "run_stage", "run_stages", "set_flat_weights"]
 
@@ -160,6 +161,7 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
                 "the per-sample gradients contain NaN or inf; check the model's outputs and "
                 "loss_fn on the calibration data (e.g. with torch.autograd.detect_anomaly)."
             )
+        check_fisher_scale(mean_diag, w, n)
         rec.time_gradients += time.perf_counter() - t0
         rec.n_passes += 1
         ridge_abs = ctx.ridge * mean_diag
