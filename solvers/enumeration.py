@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 
 from sparse_regression import SparseProblem, SparseSolution
 from sparse_regression.backsolve import backsolve_arrays
-from sparse_regression.constants import ENUM_N_RESCORE, ENUM_PIVOT_RTOL
+from sparse_regression.constants import BUDGET_RTOL, ENUM_N_RESCORE, ENUM_PIVOT_RTOL
 
 from ._common import check_positive_int, check_problem, check_warm_start, make_solution
 from ._enum_kernels import enumerate_supports, enumerate_supports_budget
@@ -77,7 +77,7 @@ class EnumerationSolver(BaseEstimator):
             G[np.diag_indices_from(G)] += ridge
             tol = 0.0 if ridge > 0 else ENUM_PIVOT_RTOL
             vals, candidates, visited = enumerate_supports_budget(
-                G, c, k, ENUM_N_RESCORE, tol, problem.costs, problem.budget * (1 + 1e-12)
+                G, c, k, ENUM_N_RESCORE, tol, problem.costs, problem.budget * (1 + BUDGET_RTOL)
             )
             candidates = [S[S >= 0] for S in candidates[vals >= 0]]
         elif k == 1:

@@ -26,11 +26,10 @@ from .knapsack import CostLevels, knapsack_support
 
 __all__ = ["budgeted_iht", "project_support"]
 
-#: Multiples of the Cauchy step probed by the line search.
-_STEP_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
-
-def project_support(u, k: int, levels: CostLevels, budget: float, max_evals: int = 2000):
+def project_support(
+    u, k: int, levels: CostLevels, budget: float, max_evals: int = C.PROJECTION_MAX_EVALS
+):
     """Support of the projection of ``u`` onto both budgets (sorted int64)."""
     return knapsack_support(u * u, k, None, budget, levels=levels, max_evals=max_evals).support
 
@@ -86,7 +85,7 @@ def budgeted_iht(
         best_f, best = f, None
         seen = set()
         worse = 0
-        for c in _STEP_FACTORS:
+        for c in C.BUDGETED_STEP_FACTORS:
             Sp = project_support(w - tau0 * c * g, k, levels, budget)
             key = Sp.tobytes()
             if key in seen or Sp.size == 0:

@@ -37,12 +37,16 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-__all__ = ["CostLevels", "KnapsackResult", "knapsack_support", "project_knapsack"]
+from .constants import (
+    BUDGET_RTOL,
+    KNAPSACK_BISECTION_STEPS,
+    KNAPSACK_IMPROVE_RTOL,
+    KNAPSACK_MAX_EVALS,
+    KNAPSACK_MOVE_LEVELS,
+    TINY,
+)
 
-#: Bisection steps on the threshold ``om`` and on the multiplier ``lam``.
-_BISECTION_STEPS = 100
-#: Levels taking part in the exchange moves (all of them when there are at most this many).
-_MOVE_LEVELS = 32
+__all__ = ["CostLevels", "KnapsackResult", "knapsack_support", "project_knapsack"]
 
 
 class CostLevels:
@@ -169,7 +173,7 @@ def _select(vs, offsets, fl, lam, k, counts, l0=0):
     if total <= k:
         return 0.0
     lo, hi = 0.0, cmax  # count(lo) > k, count(hi) = 0 <= k
-    for _ in range(_BISECTION_STEPS):
+    for _ in range(KNAPSACK_BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
         if mid <= lo or mid >= hi:
             break
@@ -218,7 +222,7 @@ def _dual(vs, prefix, offsets, fl, lam, k, budget, counts, l0=0):
 def _fill(counts, vs, offsets, fl, k, budget, size, cost):
     """Greedily add the most valuable next item of any level that fits both constraints."""
     L = fl.size
-    tol = 1e-12 * max(abs(budget), 1.0)
+    tol = BUDGET_RTOL * max(abs(budget), 1.0)
     while size < k:
         best, best_v = -1, -1.0
         for l in range(L):
@@ -237,7 +241,7 @@ def _fill(counts, vs, offsets, fl, k, budget, size, cost):
 def _repair(counts, vs, offsets, fl, budget, cost):
     """Drop the least cost-effective last items (smallest v / f) until the budget holds."""
     L = fl.size
-    tol = 1e-12 * max(abs(budget), 1.0)
+    tol = BUDGET_RTOL * max(abs(budget), 1.0)
     while cost > budget + tol:
         worst, worst_r = -1, np.inf
         for l in range(L):
@@ -256,7 +260,7 @@ def _repair(counts, vs, offsets, fl, budget, cost):
 def _improve(counts, vs, prefix, offsets, fl, k, budget, cand, max_rounds):
     """Exchange moves among the candidate levels: drop r in {0,1,2} of level a, add m in
     {1,2} of level b (and optionally one of level c), then refill; first improvement wins."""
-    tol = 1e-12 * max(abs(budget), 1.0)
+    tol = BUDGET_RTOL * max(abs(budget), 1.0)
     size = 0
     for l in range(counts.size):
         size += counts[l]
@@ -312,7 +316,7 @@ def _improve(counts, vs, prefix, offsets, fl, k, budget, cand, max_rounds):
                             ns, nc = _fill(trial, vs, offsets, fl, k, budget, new_size, new_cost)
                             nv = value - out_v + in_v
                             nv = _value(trial, prefix, offsets) if ns != new_size else nv
-                            if nv > value * (1 + 1e-13) + 1e-300:
+                            if nv > value * (1 + KNAPSACK_IMPROVE_RTOL) + TINY:
                                 for l in range(counts.size):
                                     counts[l] = trial[l]
                                 size, cost, value = ns, nc, nv
@@ -370,9 +374,9 @@ def _branch_and_bound(vs, prefix, offsets, fl, k, budget, lam, best, max_evals):
     exploring form an interval around the bound's maximiser. ``best`` holds the incumbent and
     is updated in place. Returns (value, proven optimal)."""
     L = fl.size
-    tol = 1e-12 * max(abs(budget), 1.0)
+    tol = BUDGET_RTOL * max(abs(budget), 1.0)
     inc = _value(best, prefix, offsets)
-    rtol = 1e-12
+    rtol = KNAPSACK_IMPROVE_RTOL
     tmp = np.zeros(L, np.int64)
     cur = np.zeros(L, np.int64)
     kres = np.zeros(L + 1, np.int64)
@@ -471,7 +475,7 @@ def _solve_levels(vs, offsets, fl, k, budget, cand_cap, max_rounds, max_evals):
     prefix = np.zeros(vs.size + 1)
     for j in range(vs.size):
         prefix[j + 1] = prefix[j] + vs[j]
-    tol = 1e-12 * max(abs(budget), 1.0)
+    tol = BUDGET_RTOL * max(abs(budget), 1.0)
     c_hi = np.zeros(L, np.int64)
     c_lo = np.zeros(L, np.int64)
     ub = _dual(vs, prefix, offsets, fl, 0.0, k, budget, c_lo)
@@ -485,9 +489,9 @@ def _solve_levels(vs, offsets, fl, k, budget, cand_cap, max_rounds, max_evals):
                 r = vs[offsets[l]] / fl[l]
                 if r > lam_hi:
                     lam_hi = r
-        lam_hi = lam_hi * (1 + 1e-12) + 1e-300
+        lam_hi = lam_hi * (1 + BUDGET_RTOL) + TINY  # strictly above every v / f
         ub = _dual(vs, prefix, offsets, fl, lam_hi, k, budget, c_hi)
-        for _ in range(_BISECTION_STEPS):
+        for _ in range(KNAPSACK_BISECTION_STEPS):
             mid = 0.5 * (lam_lo + lam_hi)
             if mid <= lam_lo or mid >= lam_hi:
                 break
@@ -540,7 +544,7 @@ def _solve_levels(vs, offsets, fl, k, budget, cand_cap, max_rounds, max_evals):
             best_v = v
             for l in range(L):
                 best_counts[l] = counts[l]
-    proven = best_v >= ub * (1 - 1e-12)
+    proven = best_v >= ub * (1 - BUDGET_RTOL)
     if not proven and max_evals > 0:
         best_v, proven = _branch_and_bound(
             vs, prefix, offsets, fl, k, budget, lam, best_counts, max_evals
@@ -559,7 +563,7 @@ def knapsack_support(
     *,
     levels: CostLevels | None = None,
     max_rounds: int = 1000,
-    max_evals: int = 20000,
+    max_evals: int = KNAPSACK_MAX_EVALS,
 ) -> KnapsackResult:
     """Best set for ``max sum v_i z_i  s.t.  sum z_i <= k, sum f_i z_i <= budget``.
 
@@ -613,7 +617,7 @@ def knapsack_support(
         levels.values,
         min(k, v.size),
         budget,
-        _MOVE_LEVELS,
+        KNAPSACK_MOVE_LEVELS,
         max_rounds,
         max_evals,
     )

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from . import _kernels as K
+from .constants import BUDGET_RTOL, TINY
 
 __all__ = ["SparseProblem"]
 
@@ -179,14 +180,14 @@ class SparseProblem:
             return 0.0
         return float(self.costs[np.flatnonzero(self._check_w(w))].sum())
 
-    def is_feasible(self, w, rtol: float = 1e-12) -> bool:
+    def is_feasible(self, w, rtol: float = BUDGET_RTOL) -> bool:
         """Whether ``w`` satisfies ``||w||_0 <= k`` and the cost budget (if any)."""
         w = self._check_w(w)
         if np.count_nonzero(w) > self.k:
             return False
         if self.costs is None:
             return True
-        return self.support_cost(w) <= self.budget * (1 + rtol) + 1e-300
+        return self.support_cost(w) <= self.budget * (1 + rtol) + TINY
 
     def __repr__(self) -> str:
         n, p = self.shape

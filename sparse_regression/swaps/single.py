@@ -32,11 +32,16 @@ import scipy.linalg.blas as blas
 from .. import _kernels as K
 from .._budget_kernels import best_add_budget, best_swap_budget
 from ..backsolve import backsolve_arrays
-from ..constants import SWAP_COLLINEAR_RTOL, SWAP_PIVOT_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
+from ..constants import (
+    BUDGET_RTOL,
+    SWAP_COLLINEAR_RTOL,
+    SWAP_PIVOT_RTOL,
+    SWAP_REFRESH_EVERY,
+    SWAP_RTOL,
+)
 from ..woodbury import ridge_gram_cholesky
 
 __all__ = ["GramRows", "SwapResult", "independent_subset", "swap_search", "swap_search_cost"]
-
 
 
 def _pivot_checked_cholesky(M: np.ndarray) -> np.ndarray | None:
@@ -399,7 +404,7 @@ def swap_search(
         tol_abs = rtol * max(abs(f), tiny)
         move = None
         if costs is not None:
-            room = budget - float(costs[Sarr].sum()) + 1e-12 * max(abs(budget), 1.0)
+            room = budget - float(costs[Sarr].sum()) + BUDGET_RTOL * max(abs(budget), 1.0)
         if s < k:
             if costs is None:
                 j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
