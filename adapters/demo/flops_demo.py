@@ -5,7 +5,9 @@ pruned to several fractions of its dense multiply-adds (MACs) per image by
 
 * ``magnitude``: global magnitude pruning at a sweep of sparsities (its MACs measured);
 * ``fa-magnitude``: FLOP-aware magnitude pruning (the knapsack on w^2 under the MAC budget);
-* ``falcon``: the CHITA solve under the MAC budget.
+* ``falcon``: the CHITA solve under the MAC budget;
+* ``fa-magnitude+k`` / ``falcon+k``: the same with the sparsity paired to the budget
+  (``sparsity = 1 - budget``, as FALCON's paper pairs them).
 
 Each pruned net's BatchNorm statistics are re-estimated on 300 training images before testing
 (every method alike). Prints a table, saves ``demo_flops.json`` and ``demo_flops.png``.
@@ -24,8 +26,8 @@ nn = torch.nn
 
 __all__ = ["SmallConvNet", "run_flops_demo", "format_flops_table"]
 
-BUDGETS = (0.6, 0.4, 0.3, 0.2, 0.15)
-MAGNITUDE_SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
+BUDGETS = (0.5, 0.3, 0.2)
+MAGNITUDE_SPARSITIES = (0.5, 0.7, 0.8, 0.9)
 
 
 class SmallConvNet(nn.Module):
@@ -86,6 +88,13 @@ def run_flops_demo(output: Path, seed: int = 0, n_samples: int = 300, progress: 
     jobs = [("magnitude", {"sparsity": s}) for s in MAGNITUDE_SPARSITIES]
     jobs += [("fa-magnitude", {"flop_budget": b, "method": "magnitude"}) for b in BUDGETS]
     jobs += [("falcon", {"flop_budget": b, "method": "falcon"}) for b in BUDGETS]
+    jobs += [
+        ("fa-magnitude+k", {"flop_budget": b, "method": "magnitude", "sparsity": 1 - b})
+        for b in BUDGETS
+    ]
+    jobs += [
+        ("falcon+k", {"flop_budget": b, "method": "falcon", "sparsity": 1 - b}) for b in BUDGETS
+    ]
     runs = []
     for name, kw in jobs:
         model.load_state_dict(dense_state)
@@ -148,7 +157,7 @@ def _plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
-    for m in ("magnitude", "fa-magnitude", "falcon"):
+    for m in ("magnitude", "fa-magnitude", "falcon", "fa-magnitude+k", "falcon+k"):
         pts = sorted((r["macs_fraction"], r["test_accuracy"]) for r in result["runs"]
                      if r["method"] == m)  # fmt: skip
         ax.plot([x for x, _ in pts], [100 * y for _, y in pts], "o-", label=m)
