@@ -17,6 +17,9 @@ Reported: test accuracy, MACs kept, nonzeros, prune time, the planner's estimate
 and the process's peak RSS so far (max over the runs up to that row).
 
     python benchmarks/prune_flops.py [--n-samples 500] [--budgets 0.5 0.3 0.2] [--stages 4]
+        [--paired] [--methods falcon fa-magnitude ...]
+
+``--paired`` gives the FLOP-budgeted methods the sparsity ``1 - budget`` as well.
 
 Writes ``benchmarks/results/prune_flops.json`` and ``prune_flops.png``.
 """
@@ -80,6 +83,11 @@ def main() -> None:
     ap.add_argument("--stages", type=int, default=4)
     ap.add_argument("--ridge", type=float, default=1e-3)
     ap.add_argument("--methods", nargs="+", default=None)
+    ap.add_argument(
+        "--paired",
+        action="store_true",
+        help="also give every FLOP-budgeted method the sparsity 1 - budget (FALCON's pairing)",
+    )
     args = ap.parse_args()
 
     from adapters.demo.data import load_digits
@@ -133,6 +141,10 @@ def main() -> None:
             peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         )
         rows.append(row)
+        RESULTS.mkdir(parents=True, exist_ok=True)  # partial results survive an interrupted run
+        (RESULTS / "prune_flops.json").write_text(
+            json.dumps(dict(dense_test_accuracy=dense_acc, rows=rows, complete=False), indent=1)
+        )
         print(
             f"| {budget:.2f} | {name:<23} | {100 * acc:5.1f}% ({100 * acc_raw:5.1f}% before BN) | "
             f"{macs / dense:.3f} | {rep.kept:>7} | {t_prune:7.1f} s | "
@@ -147,14 +159,17 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for budget in args.budgets:
+        if args.paired:
+            common["sparsity"] = 1.0 - budget
         nnz_falcon = None
         if "falcon" in methods:
             rep = run("falcon", budget, method="falcon", flop_budget=budget, ridge=args.ridge,
                       **common)  # fmt: skip
             nnz_falcon = rep.kept
+        plain = {k: v for k, v in common.items() if k != "sparsity"}
         if "magnitude" in methods and nnz_falcon:
             run("magnitude", budget, method="magnitude", sparsity=1 - nnz_falcon / rep.total,
-                **common)  # fmt: skip
+                **plain)  # fmt: skip
         if "fa-magnitude" in methods:
             run("fa-magnitude", budget, method="magnitude", flop_budget=budget, **common)
         if "fa-magnitude+backsolve" in methods:
@@ -162,7 +177,7 @@ def main() -> None:
                 ridge=args.ridge, solver=BacksolveOnly(), **common)  # fmt: skip
         if "chita" in methods and nnz_falcon:
             run("chita", budget, method="chita", sparsity=1 - nnz_falcon / rep.total,
-                ridge=args.ridge, **common)  # fmt: skip
+                ridge=args.ridge, **plain)  # fmt: skip
         if "falcon++" in methods:
             run("falcon++", budget, method="falcon++", flop_budget=budget, stages=args.stages,
                 ridge=args.ridge, **common)  # fmt: skip
@@ -205,6 +220,7 @@ def main() -> None:
         rows=rows,
         targets=targets,
         bn_recalibration="private helper in this script (recalibrate_batchnorm not in main yet)",
+        complete=True,
     )
     (RESULTS / "prune_flops.json").write_text(json.dumps(out, indent=1))
     try:
