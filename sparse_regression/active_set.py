@@ -14,9 +14,22 @@ from . import _kernels as K
 from . import constants as C
 from .budgeted_iht import budgeted_iht
 from .iht import iht
-from .swaps.working_set import restrict_to_columns
 
-__all__ = ["active_set_iht", "screen_scores"]
+__all__ = ["active_set_iht", "run_iht", "screen_scores"]
+
+
+def run_iht(problem, q, w0, *, cols=None, trace=None, **kwargs):
+    """IHT on the quadratic ``q`` over the columns ``cols`` of the problem (all when None): the
+    plain one, or the budgeted one (:mod:`.budgeted_iht`) when the problem has a cost budget."""
+    if not problem.has_budget:
+        return iht(q, problem.k, w0, **kwargs)
+    if cols is None:
+        costs, levels = problem.costs, problem.cost_levels
+    else:
+        costs, levels = problem.costs[cols], None
+    return budgeted_iht(
+        q, problem.k, w0, costs, problem.budget, levels=levels, trace=trace, **kwargs
+    )
 
 
 def screen_scores(g, col_sq, ridge):
@@ -28,30 +41,16 @@ def screen_scores(g, col_sq, ridge):
     return out
 
 
-def run_iht(problem, B, b, w0, *, cols=None, trace=None, **kwargs):
-    """IHT on the columns ``cols`` of the problem (all when None): the plain one, or the
-    budgeted one (:mod:`.budgeted_iht`) when the problem has a cost budget."""
-    if not problem.has_budget:
-        return iht(B, b, problem.k, w0, **kwargs)
-    if cols is None:
-        costs, levels = problem.costs, problem.cost_levels
-    else:
-        costs, levels = problem.costs[cols], None
-    return budgeted_iht(
-        B, b, problem.k, w0, costs, problem.budget, levels=levels, trace=trace, **kwargs
-    )
-
-
 def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10, trace=None):
     """IHT on a working set of columns, grown by full-gradient checks.
 
     Rounds stop when no outside column passes the entry screen, when a round lowers F by less
-    than ``constants.ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``.
+    than ``constants.ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``. With a cost budget
+    the IHT inside is the budgeted one and ``trace`` receives every (full-length) iterate.
     """
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
+    q, k, ridge = problem.quadratic, problem.k, problem.ridge
     p = problem.n_features
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
+    col_sq = q.col_sq
     k_eff = k
     if problem.has_budget:  # the budget, not k, may bound the support: size W by the start
         k_eff = min(k, np.count_nonzero(w) or k)
@@ -59,20 +58,16 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10, trace=None)
     history, n_iter, n_back, rounds = [], 0, 0, 0
     converged = False
     if size >= 0.6 * p:
-        res = run_iht(
-            problem, A, b, w, ridge=ridge, w_ref=w_ref, max_iter=max_iter, tol=tol, trace=trace
-        )
+        res = run_iht(problem, q, w, max_iter=max_iter, tol=tol, trace=trace)
         return res.coef, res.objective, res.history, res.n_iter, res.converged, res.n_backsolves, 0
 
-    g = problem.gradient(w)
+    g = q.gradient(w)
     nz = np.flatnonzero(w)
     score = screen_scores(g, col_sq, ridge)
     score[nz] = np.inf
     W = np.sort(K.topk_abs(score, size))
-    ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
     f_prev = np.inf
     for rounds in range(1, max_rounds + 1):  # noqa: B007
-        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
         sub_trace = None
         if trace is not None:
 
@@ -83,14 +78,10 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10, trace=None)
 
         res = run_iht(
             problem,
-            B,
-            b,
+            q.restrict(W),
             w[W],
             cols=W,
             trace=sub_trace,
-            ridge=ridge,
-            w_ref=ref_W,
-            const=const,
             max_iter=max(1, max_iter - n_iter),
             tol=tol,
         )
@@ -102,7 +93,7 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10, trace=None)
         f = res.objective
         # Full-gradient check: columns outside W whose entry would beat the weakest member of
         # the support (gain of adding j alone vs. loss of removing i alone).
-        g = problem.gradient(w)
+        g = q.gradient(w)
         nz = np.flatnonzero(w)
         raw = screen_scores(g, col_sq, ridge)
         outside = raw.copy()

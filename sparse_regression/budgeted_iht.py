@@ -21,8 +21,9 @@ import numpy as np
 
 from . import _kernels as K
 from . import constants as C
-from .iht import IHTResult, _backsolve_step, _Quadratic
+from .iht import IHTResult, _backsolve_step
 from .knapsack import CostLevels, knapsack_support
+from .quadratic import Quadratic
 
 __all__ = ["budgeted_iht", "project_support"]
 
@@ -35,25 +36,21 @@ def project_support(
 
 
 def budgeted_iht(
-    B: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     w0: np.ndarray,
     costs: np.ndarray,
     budget: float,
     *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    const: float = 0.0,
     max_iter: int = 1000,
     tol: float = C.IHT_TOL,
     backsolve_patience: int = 2,
     levels: CostLevels | None = None,
     trace=None,
 ) -> IHTResult:
-    """IHT with line search under both budgets on ``F_B(w) = 1/2||Bw - b||^2 + ridge/2||w -
-    w_ref||^2 + const``. ``w0`` must be feasible (it is projected if it is not)."""
-    q = _Quadratic(B, b, ridge, w_ref, const)
+    """IHT with line search under both budgets on the quadratic ``q`` (F over its columns).
+    ``w0`` should be feasible (it is projected if it is not)."""
+    B, ridge = q.A, q.ridge
     if levels is None:
         levels = CostLevels(costs)
     w = np.array(w0, dtype=np.float64, copy=True)
@@ -110,7 +107,7 @@ def budgeted_iht(
             if exact_on_support:
                 converged = True
                 break
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
+            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
             n_backsolves += 1
             exact_on_support = True
             if changed:
@@ -133,7 +130,7 @@ def budgeted_iht(
         stable = stable + 1 if key == prev_support else 0
         prev_support = key
         if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), C.TINY):
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
+            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
             n_backsolves += 1
             exact_on_support = True
             stable = 0
@@ -143,7 +140,7 @@ def budgeted_iht(
                     trace(w)
             nz = np.flatnonzero(w)
     if not exact_on_support:
-        w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
+        w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
         n_backsolves += 1
         if changed:
             history.append(f)

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _kernels as K
 from .constants import BUDGET_RTOL, TINY
+from .quadratic import Quadratic
 
 __all__ = ["SparseProblem"]
 
@@ -127,16 +128,27 @@ class SparseProblem:
             budget = float(budget)
             if not np.isfinite(budget) or budget < 0:
                 raise ValueError(f"budget must be finite and >= 0, got {budget}.")
-        self.A = A
-        self.b = b
         self.k = k
-        self.ridge = ridge
         self._w_ref = w_ref
+        #: The objective and its cached data (shared by :meth:`with_k` copies).
+        self.quadratic = Quadratic(A, b, ridge, w_ref)
         self.costs = costs
         self.budget = budget
         self._levels = None
 
     # ------------------------------------------------------------------ basic properties
+    @property
+    def A(self) -> np.ndarray:
+        return self.quadratic.A
+
+    @property
+    def b(self) -> np.ndarray:
+        return self.quadratic.b
+
+    @property
+    def ridge(self) -> float:
+        return self.quadratic.ridge
+
     @property
     def n_samples(self) -> int:
         return self.A.shape[0]
@@ -205,40 +217,23 @@ class SparseProblem:
 
     def residual(self, w) -> np.ndarray:
         """``A w - b`` in float64 (only the nonzeros of ``w`` are touched)."""
-        w = self._check_w(w)
-        idx = np.flatnonzero(w)
-        if 4 * idx.size > self.n_features:  # mostly nonzero: the dense product is cheaper
-            return K.matvec(self.A, w) - self.b
-        return K.matvec_cols(self.A, idx, w[idx]) - self.b
+        return self.quadratic.residual(self._check_w(w))
 
     def objective(self, w) -> float:
         """``F(w) = 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2`` (float64)."""
-        w = self._check_w(w)
-        r = self.residual(w)
-        f = 0.5 * float(r @ r)
-        if self.ridge:
-            d = w - self.w_ref
-            f += 0.5 * self.ridge * float(d @ d)
-        return f
+        return self.quadratic.value(self._check_w(w))
 
     def gradient(self, w) -> np.ndarray:
         """``grad F(w) = A^T (A w - b) + ridge (w - w_ref)`` (float64)."""
-        w = self._check_w(w)
-        g = K.rmatvec(self.A, self.residual(w))
-        if self.ridge:
-            g += self.ridge * (w - self.w_ref)
-        return g
+        return self.quadratic.gradient(self._check_w(w))
 
     def column_sq_norms(self) -> np.ndarray:
         """``||A_j||^2`` for every column, float64 (cached)."""
-        cached = getattr(self, "_col_sq", None)
-        if cached is None:
-            cached = K.col_sq_norms(self.A)
-            self._col_sq = cached
-        return cached
+        return self.quadratic.col_sq
 
     def with_k(self, k: int) -> SparseProblem:
-        """A copy of this problem (sharing ``A``, which is not scanned again) with another ``k``."""
+        """A copy of this problem with another ``k``, sharing ``A`` (not scanned again), the
+        cached data of :attr:`quadratic` and the cost budget."""
         out = SparseProblem(
             self.A,
             self.b,
@@ -249,6 +244,7 @@ class SparseProblem:
             costs=self.costs,
             budget=self.budget,
         )
+        out.quadratic = self.quadratic
         out._levels = self._levels
         return out
 
@@ -266,6 +262,7 @@ class SparseProblem:
             costs=None if budget is None else costs,
             budget=budget,
         )
+        out.quadratic = self.quadratic
         if budget is not None and costs is self.costs:
             out._levels = self._levels
         return out

@@ -60,9 +60,7 @@ def test_problem_validates_costs_and_budget():
 def test_every_iht_iterate_is_feasible_and_history_monotone(seed):
     pb = budget_instance(seed, n=60, p=40, k=12, ridge=0.1 * seed)
     seen = []
-    res = budgeted_iht(
-        pb.A, pb.b, pb.k, np.zeros(40), pb.costs, pb.budget, ridge=pb.ridge, trace=seen.append
-    )
+    res = budgeted_iht(pb.quadratic, pb.k, np.zeros(40), pb.costs, pb.budget, trace=seen.append)
     assert len(seen) >= 2
     for w in seen:
         assert pb.is_feasible(w)
@@ -85,11 +83,11 @@ def test_active_set_iterates_feasible():
 
 def test_swap_search_only_takes_moves_that_fit():
     pb = budget_instance(2, n=50, p=30, k=8)
-    res = budgeted_iht(pb.A, pb.b, pb.k, np.zeros(30), pb.costs, pb.budget)
-    sw = swap_search(pb.A, pb.b, pb.k, res.coef, res.objective, costs=pb.costs, budget=pb.budget)
+    res = budgeted_iht(pb.quadratic, pb.k, np.zeros(30), pb.costs, pb.budget)
+    sw = swap_search(pb.quadratic, pb.k, res.coef, res.objective, costs=pb.costs, budget=pb.budget)
     assert pb.is_feasible(sw.coef) and sw.objective <= res.objective + 1e-12
     # without the budget the same search leaves the feasible set on this instance
-    free = swap_search(pb.A, pb.b, pb.k, res.coef, res.objective)
+    free = swap_search(pb.quadratic, pb.k, res.coef, res.objective)
     assert free.objective <= sw.objective + 1e-12
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from solvers import EnumerationSolver, MIPSolver, verify
 from sparse_regression import solve
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.backsolve import backsolve_support
 
 from ._solver_helpers import rel_diff, small_problem
 
@@ -22,14 +22,13 @@ def with_budget(problem, seed, frac=0.3):
 
 def brute_force_budget(problem):
     p, k = problem.n_features, problem.k
-    w_ref = problem.w_ref if problem.has_w_ref else None
     best = np.inf
     for size in range(k + 1):
         for S in itertools.combinations(range(p), size):
             S = np.array(S, dtype=np.int64)
             if problem.costs[S].sum() > problem.budget:
                 continue
-            best = min(best, backsolve_arrays(problem.A, problem.b, S, problem.ridge, w_ref)[1])
+            best = min(best, backsolve_support(problem.quadratic, S)[1])
     return best
 
 
