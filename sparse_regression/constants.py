@@ -201,3 +201,26 @@ LAYERWISE_CG_RTOL = 1e-7
 #: How far ``sparsity`` may differ from an N:M pattern's density and still name the same
 #: budget (a float written out by a user, e.g. 0.5 for 2:4).
 PATTERN_SPARSITY_ATOL = 1e-9
+
+# ---------------------------------------------------------------- FLOP budgets (knapsack.py)
+#: Relative slack on a cost budget when checking that a support fits (``cost <= budget (1 +
+#: BUDGET_RTOL)``): sums of float costs in another order differ by ~1e-16 relative, so 1e-12
+#: absorbs rounding while admitting nothing materially over budget.
+BUDGET_RTOL = 1e-12
+#: A knapsack exchange move must raise the kept value by this much (relative) to be taken:
+#: smaller gains are float64 rounding of the prefix sums and would make the moves cycle.
+KNAPSACK_IMPROVE_RTOL = 1e-13
+#: Bisection steps on the LP dual's threshold and multiplier: 100 halvings exhaust float64's
+#: resolution of any bracket, and the loops stop early once the bracket cannot shrink.
+KNAPSACK_BISECTION_STEPS = 100
+#: Cost levels taking part in the exchange moves (all when there are at most this many; else
+#: those nearest the LP margin): the moves cost O(levels^3) per round.
+KNAPSACK_MOVE_LEVELS = 32
+#: Bound evaluations of the knapsack's branch and bound when it is called alone: proves the
+#: optimum on all 500 benchmark instances (p <= 200) and keeps p = 1e6 under half a second.
+KNAPSACK_MAX_EVALS = 20000
+#: The same cap inside IHT, where the projection runs once per probed step: the exchange moves
+#: already give the optimum or within ~1e-6 of it, so a smaller search suffices there.
+PROJECTION_MAX_EVALS = 2000
+#: Step sizes probed by the budgeted IHT, as multiples of the Cauchy step along -g.
+BUDGETED_STEP_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
