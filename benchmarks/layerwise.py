@@ -219,6 +219,8 @@ def main():
     ap.add_argument("--skip-per-layer", action="store_true")
     ap.add_argument("--skip-fidelity", action="store_true")
     ap.add_argument("--blocks", help="MiniLM blocks for the per-layer part, e.g. 0,2,5")
+    ap.add_argument("--skip-resnet", action="store_true")
+    ap.add_argument("--tag", default="", help="suffix of the per-layer JSON file name")
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "SETTING"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -234,12 +236,13 @@ def main():
             keep = lambda n: any(n.startswith(w) for w in wanted)  # noqa: E731
         model, cal, _ = _transformer(args.threads)
         rows = per_layer(model, cal, settings, METHODS, "minilm", keep)
-        net, images = _resnet(args.threads)
-        rows += per_layer(net, images, settings, METHODS, "resnet20")
+        if not args.skip_resnet:
+            net, images = _resnet(args.threads)
+            rows += per_layer(net, images, settings, METHODS, "resnet20")
         out = meta | {"minilm_blocks": args.blocks or "all", "per_layer": rows}
         out["summary"] = _summary(rows, METHODS)
         print(json.dumps(out["summary"], indent=1))
-        (RESULTS / "layerwise_per_layer.json").write_text(json.dumps(out, indent=1))
+        (RESULTS / f"layerwise_per_layer{args.tag}.json").write_text(json.dumps(out, indent=1))
     if not args.skip_fidelity:
         fidelity = []
         for setting in ("50%", "70%", "2:4"):
