@@ -181,6 +181,12 @@ LAYER_SMALL_SYSTEM = 96
 LAYER_EXACT_MAX_INPUTS = 512
 #: CG iterations of that refit: 10 closed most of the remaining ~1e-4 gap on MiniLM.
 LAYER_CG_ITER = 10
+#: CG's stopping rule in ``cg_rows``: masked gradient norm below this fraction of
+#: ``||(W_bar Hd)_r||`` (the refit is capped by LAYER_CG_ITER anyway; 1e-7 = converged).
+LAYER_CG_RTOL = 1e-7
+#: ADMM stops early when the mask has not changed over a period and ``||W - D|| / ||D||`` is
+#: below this: the iterates then agree to 0.1% and further rho growth only confirms the mask.
+LAYER_ADMM_GAP_RTOL = 1e-3
 #: ADMM iterations by default: on MiniLM's layers 30 reached the error of 300 within 1%
 #: (10 iterations: within ~30%, already below SparseGPT).
 LAYER_ADMM_ITER = 30

@@ -210,7 +210,7 @@ def _group_blocks(names: list[str], order: list[str], blocks) -> list[list[str]]
 def _resolve_pattern(sparsity, pattern, allocation):
     nm = parse_pattern(pattern)
     if nm is not None:
-        if sparsity is not None and abs(float(sparsity) - (1 - nm.density)) > 1e-9:
+        if sparsity is not None and not np.isclose(float(sparsity), 1 - nm.density):
             raise ValueError(
                 f"sparsity={sparsity} contradicts pattern {nm.n}:{nm.m} (sparsity "
                 f"{1 - nm.density:g}); pass one of them."
