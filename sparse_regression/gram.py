@@ -242,7 +242,7 @@ def cg_rows(
     rows=None,
     *,
     max_iter: int = 100,
-    rtol: float = constants.LAYER_CG_RTOL,
+    rtol: float = constants.LAYERWISE_CG_RTOL,
 ) -> np.ndarray:
     """Minimise every row's objective on a fixed mask by batched Jacobi-preconditioned CG.
 

@@ -8,12 +8,9 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["check_finite_weights", "check_fisher_scale", "NEGLIGIBLE_FISHER"]
+from sparse_regression.constants import NEGLIGIBLE_FISHER
 
-#: Below this, ``1/2 mean(diag(A^T A)) ||w||^2`` (the loss change the diagonal of the quadratic
-#: model predicts for removing every weight, in loss units) is far below what a float32 loss can
-#: resolve: the model ranks weights by rounding noise.
-NEGLIGIBLE_FISHER = 1e-10
+__all__ = ["check_finite_weights", "check_fisher_scale"]
 
 
 def check_finite_weights(targets) -> None:
