@@ -71,11 +71,11 @@ def _resnet(threads):
     from adapters.demo.data import load_digits
     from adapters.demo.models import ResNet20
     from adapters.demo.threads import set_threads
-    from adapters.demo.train import default_cache_dir, load_or_train
+    from adapters.demo.train import REPO_CACHE, load_or_train
 
     set_threads(threads)
     data = load_digits(32)
-    path = default_cache_dir() / "resnet20_digits32_seed0_e8.pt"
+    path = REPO_CACHE / "resnet20_digits32_seed0_e8.pt"  # as benchmarks/prune_resnet20.py
     model, _ = load_or_train(
         ResNet20, path, data.X_train, data.y_train, epochs=8, lr=1e-2, batch_size=64
     )
