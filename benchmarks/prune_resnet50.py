@@ -96,7 +96,7 @@ def _setup(args):
 
     from adapters.demo.data import load_digits
     from adapters.demo.threads import set_threads
-    from adapters.demo.train import default_cache_dir, load_or_train
+    from adapters.demo.train import REPO_CACHE, load_or_train
 
     set_threads(args.threads)
     data = load_digits(64, channels=3)
@@ -107,7 +107,7 @@ def _setup(args):
 
         recalibrate_bn(model, data.X_train[:500])
         return model.eval(), data, True
-    path = default_cache_dir() / f"resnet50_digits64_seed0_e{args.epochs}.pt"
+    path = REPO_CACHE / f"resnet50_digits64_seed0_e{args.epochs}.pt"
     model, cached = load_or_train(
         resnet50, path, data.X_train, data.y_train, epochs=args.epochs, lr=1e-3, batch_size=32
     )

@@ -70,15 +70,15 @@ def recalibrate_bn(model, X, batch: int = 100) -> None:
 def load_model(name: str):
     from adapters.demo.data import load_digits
     from adapters.demo.models import MLPNet, ResNet20
-    from adapters.demo.train import default_cache_dir, load_or_train
+    from adapters.demo.train import REPO_CACHE, load_or_train
 
     if name == "mlpnet":
         d = load_digits(28)
-        path = default_cache_dir() / "mlpnet_digits28_seed0.pt"
+        path = REPO_CACHE / "mlpnet_digits28_seed0.pt"
         model, _ = load_or_train(MLPNet, path, d.X_train, d.y_train, seed=0, epochs=40, lr=1e-2)
     else:
         d = load_digits(32)
-        path = default_cache_dir() / "resnet20_digits32_seed0_e8.pt"
+        path = REPO_CACHE / "resnet20_digits32_seed0_e8.pt"
         model, _ = load_or_train(
             ResNet20, path, d.X_train, d.y_train, epochs=8, lr=1e-2, batch_size=64
         )
@@ -117,6 +117,12 @@ def run_one(name, model, state, d, n, sparsity, **kw) -> dict:
     }
 
 
+def _save(rows, name) -> None:
+    """Write the rows so far (a long run keeps what it measured if it is stopped)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / name).write_text(json.dumps(rows, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", default="samples,blocks")
@@ -142,6 +148,7 @@ def main() -> None:
                 r = run_one(name, model, state, d, n, 0.9)
                 r["part"], r["dense_accuracy"] = "samples", dense
                 rows.append(r)
+                _save(rows, args.out)
                 print(
                     f"  n={n:5d} used {r['n_used']:5d}  acc {r['test_accuracy']:.4f}  "
                     f"{r['time_prune']:.1f}s  swap {r['local_search']} {r['swap_ranking']}",
@@ -157,13 +164,13 @@ def main() -> None:
                     r = run_one(name, model, state, d, 500, s, **kw)
                     r["part"], r["method"], r["dense_accuracy"] = "blocks", label, dense
                     rows.append(r)
+                    _save(rows, args.out)
                     print(
                         f"  s={s} {label:12s} acc {r['test_accuracy']:.4f}  "
                         f"{r['time_prune']:.1f}s  {r['block_choice'] or ''}",
                         flush=True,
                     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(rows, indent=2))
+    _save(rows, args.out)
     print("\n| model | part | setting | n used | sparsity | accuracy | prune s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

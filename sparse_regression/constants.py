@@ -180,6 +180,25 @@ SCIP_FEASTOL = 1e-7
 #: this (relative): above the MIP backends' accuracy (~1e-7), below any gap that matters.
 VERIFY_RTOL = 1e-5
 
+# ---------------------------------------------------------------- layer-wise problems (gram.py)
+#: Bytes of stacked per-row systems formed at once by the batched layer solves.
+LAYER_CHUNK_BYTES = 32 * 2**20
+#: Per-row systems up to this size are solved stacked (one LAPACK call per chunk); larger
+#: ones row by row with Cholesky (half the work of the stacked LU, Python overhead negligible).
+LAYER_SMALL_SYSTEM = 96
+#: Layers with at most this many inputs are refitted by the exact backsolve (cost
+#: rows * min(|S|, |U|)^3); wider ones by CG from the ADMM point (on MiniLM's 1536-input layers
+#: the exact solve took ~10x an ADMM run, and the ADMM point was already within ~1e-4 of it).
+LAYER_EXACT_MAX_INPUTS = 512
+#: CG iterations of that refit: 10 closed most of the remaining ~1e-4 gap on MiniLM.
+LAYER_CG_ITER = 10
+#: ADMM stops early when the mask has not changed over a period and ``||W - D|| / ||D||`` is
+#: below this: the iterates then agree to 0.1% and further rho growth only confirms the mask.
+LAYER_ADMM_GAP_RTOL = 1e-3
+#: ADMM iterations by default: on MiniLM's layers 30 reached the error of 300 within 1%
+#: (10 iterations: within ~30%, already below SparseGPT).
+LAYER_ADMM_ITER = 30
+
 # ---------------------------------------------------------------- PyTorch adapter
 #: Bytes of per-sample gradients held at once while A is filled (chunks of samples).
 GRAD_BUFFER_BYTES = 256 * 2**20
@@ -201,3 +220,26 @@ LAYERWISE_CG_RTOL = 1e-7
 #: How far ``sparsity`` may differ from an N:M pattern's density and still name the same
 #: budget (a float written out by a user, e.g. 0.5 for 2:4).
 PATTERN_SPARSITY_ATOL = 1e-9
+
+# ---------------------------------------------------------------- FLOP budgets (knapsack.py)
+#: Relative slack on a cost budget when checking that a support fits (``cost <= budget (1 +
+#: BUDGET_RTOL)``): sums of float costs in another order differ by ~1e-16 relative, so 1e-12
+#: absorbs rounding while admitting nothing materially over budget.
+BUDGET_RTOL = 1e-12
+#: A knapsack exchange move must raise the kept value by this much (relative) to be taken:
+#: smaller gains are float64 rounding of the prefix sums and would make the moves cycle.
+KNAPSACK_IMPROVE_RTOL = 1e-13
+#: Bisection steps on the LP dual's threshold and multiplier: 100 halvings exhaust float64's
+#: resolution of any bracket, and the loops stop early once the bracket cannot shrink.
+KNAPSACK_BISECTION_STEPS = 100
+#: Cost levels taking part in the exchange moves (all when there are at most this many; else
+#: those nearest the LP margin): the moves cost O(levels^3) per round.
+KNAPSACK_MOVE_LEVELS = 32
+#: Bound evaluations of the knapsack's branch and bound when it is called alone: proves the
+#: optimum on all 500 benchmark instances (p <= 200) and keeps p = 1e6 under half a second.
+KNAPSACK_MAX_EVALS = 20000
+#: The same cap inside IHT, where the projection runs once per probed step: the exchange moves
+#: already give the optimum or within ~1e-6 of it, so a smaller search suffices there.
+PROJECTION_MAX_EVALS = 2000
+#: Step sizes probed by the budgeted IHT, as multiples of the Cauchy step along -g.
+BUDGETED_STEP_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
