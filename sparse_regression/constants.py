@@ -156,6 +156,14 @@ BIG_M_PD_RTOL = 1e-10
 ENUM_N_RESCORE = 16
 #: Enumeration: relative Cholesky pivot below which a column counts as dependent (ridge = 0).
 ENUM_PIVOT_RTOL = 1e-10
+#: Enumeration: a Gram pivot below this fraction of its diagonal leaves the support's score
+#: fewer than 8 correct digits (the Gram squares the condition number; sqrt(eps) ~ 1e-8), and a
+#: column differing from another by 1e-9 looks exactly dependent: such supports are scored
+#: exactly (the fuzz found a near-collinear design whose optimum the Gram scores missed).
+ENUM_FLAG_RTOL = 1e-8
+#: Enumeration: at most this many such supports are scored exactly (about 50 us each, so ~1 s);
+#: beyond it the result carries no certificate.
+ENUM_MAX_EXACT_RESCORE = 20_000
 #: MIQP: the scaled objective of the zero vector. SCIP's feasibility tolerance is absolute for
 #: values below 1 and relative above, so spreading the objective over [0, OBJECTIVE_SPAN] keeps
 #: the error it induces in the bound near the tolerance, relative to F (measured).
