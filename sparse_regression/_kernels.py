@@ -38,7 +38,18 @@ __all__ = [
     "sym_rank1_update",
 ]
 
-_PARALLEL_MIN_WORK = 200_000  # multiply-adds below which the serial kernel is faster
+#: Work (multiply-adds) below which each kernel's serial twin is faster than its parallel one
+#: (measured by ``benchmarks/kernel_thresholds.py``). The parallel twin runs only when the
+#: caller allows more than one thread (``n_jobs``, see :mod:`threads`) and the work passes it.
+PARALLEL_MIN_WORK = {
+    "rows_dot": 200_000,
+    "rows_axpy": 200_000,
+    "rows_dot_idx": 200_000,
+    "rows_axpy_idx": 200_000,
+    "rows_sq": 200_000,
+    "best_swap": 200_000,
+    "swap_gradient": 200_000,
+}
 
 
 def _jit_pair(fn):
@@ -52,7 +63,7 @@ def _jit_pair(fn):
     twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel")
     twin.__qualname__ = fn.__qualname__ + "_parallel"
     parallel = nb.njit(cache=True, fastmath=True, nogil=True, parallel=True)(twin)
-    return serial, parallel
+    return serial, parallel, fn.__name__.strip("_").removesuffix("_impl")
 
 
 # ---------------------------------------------------------------------------- products
@@ -204,14 +215,20 @@ _cols_sq = nb.njit(cache=True, fastmath=True, nogil=True)(_cols_sq_impl)
 
 
 def _pick(pair, work):
-    return pair[1] if work >= _PARALLEL_MIN_WORK else pair[0]
+    serial, parallel, name = pair
+    if work >= PARALLEL_MIN_WORK[name] and nb.get_num_threads() > 1:
+        return parallel
+    return serial
 
 
 def _pick_nt(pair, work):
     """Kernel and thread count for the kernels that keep one accumulator per thread."""
-    if work >= _PARALLEL_MIN_WORK:
-        return pair[1], nb.get_num_threads()
-    return pair[0], 1
+    serial, parallel, name = pair
+    if work >= PARALLEL_MIN_WORK[name]:
+        nt = nb.get_num_threads()
+        if nt > 1:
+            return parallel, nt
+    return serial, 1
 
 
 def _c_view(A):

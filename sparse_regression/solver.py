@@ -11,9 +11,11 @@ from threadpoolctl import threadpool_limits
 
 from . import _kernels as K
 from .iht import iht
-from .local_search import GramRows, perturbation_search, swap_search, swap_search_cost
+from .local_search import swap_search_cost
+from .portfolio import STARTS, portfolio_search
 from .problem import SparseProblem
 from .solution import SparseSolution
+from .threads import resolve_n_jobs, thread_limit
 from .woodbury_swaps import woodbury_swap_search
 from .working_set import restrict_to_columns, working_set_swap_search
 
@@ -198,50 +200,6 @@ def _resolve_perturbations(n_perturbations, k, p):
     return int(n_perturbations)
 
 
-def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, info, verbose):
-    """Swap search from the IHT point and from the greedy (forward) start, then perturbations.
-
-    Returns (w, f, objective values of successive incumbents, swap_optimal).
-    """
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
-    Atb = K.rmatvec(A, b)
-    # One cache of Gram rows serves every restart; it holds at most SWAP_MEMORY_LIMIT / 3.
-    gram = GramRows(A, max_rows=max(4 * k, SWAP_MEMORY_LIMIT // (24 * problem.n_features)))
-    common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, gram=gram, max_moves=max_swaps)
-    # float64 A: the incrementally updated factors are float64-exact, so moves are checked by
-    # an exact backsolve every few moves; float32 A: its Gram rows come from float32 BLAS
-    # products, so every move is.
-    common["exact_every"] = EXACT_EVERY_FLOAT64 if A.dtype == np.float64 else 1
-    incumbents = []
-
-    sw = swap_search(A, b, k, w, f, **common)
-    w, f, swap_optimal = sw.coef, sw.objective, sw.swap_optimal
-    incumbents.extend(sw.history[1:])
-    info["n_swaps"], info["n_adds"] = sw.n_swaps, sw.n_adds
-    _log(verbose, f"swap search: F={f:.8g} ({sw.n_swaps} swaps, {sw.n_adds} additions)")
-
-    # Second start: exact forward selection from the empty support, then swaps.
-    f0 = problem.objective(np.zeros(problem.n_features))
-    gr = swap_search(A, b, k, np.zeros(problem.n_features), f0, **common)
-    info["greedy_start_objective"] = gr.objective
-    if gr.objective < f - 1e-12 * abs(f):
-        w, f, swap_optimal = gr.coef, gr.objective, gr.swap_optimal
-        incumbents.append(f)
-        _log(verbose, f"greedy start improves: F={f:.8g}")
-
-    rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
-    if rounds and swap_optimal:
-        rng = _as_generator(random_state)
-        w, f, imp = perturbation_search(A, b, k, w, f, rounds=rounds, rng=rng, **common)
-        incumbents.extend(imp)
-        info["perturbation_rounds"] = rounds
-        info["perturbation_improvements"] = len(imp)
-        _log(verbose, f"{rounds} perturbation rounds: F={f:.8g} ({len(imp)} improvements)")
-    return w, f, incumbents, swap_optimal
-
-
 def solve(
     problem: SparseProblem,
     *,
@@ -254,6 +212,9 @@ def solve(
     swap_rounds: int = 3,
     n_perturbations="auto",
     random_state=None,
+    starts=STARTS,
+    splicing: bool = True,
+    n_jobs: int | None = None,
     verbose: bool = False,
 ) -> SparseSolution:
     """Solve ``min 1/2||Aw - b||^2 + ridge/2||w - w_ref||^2  s.t.  ||w||_0 <= k``.
@@ -290,15 +251,27 @@ def solve(
         ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none.
     random_state : None, int, numpy Generator or RandomState
         Seeds the perturbations (None: fresh randomness); everything else is deterministic.
+    starts : tuple of str
+        Starting points of the exact swap search (problems where it runs over all columns):
+        any of ``"iht"``, ``"forward"``, ``"omp"``, ``"screening"`` (see
+        :mod:`~sparse_regression.portfolio`); the best end point is kept.
+    splicing : bool
+        Exchange several coordinates at once where single swaps stall (exact search only).
+    n_jobs : int or None
+        Threads for the Numba kernels and BLAS (scikit-learn's convention: None -> 1,
+        -1 -> all cores). The result does not depend on it beyond float rounding.
     verbose : bool
         Print progress.
 
     Returns
     -------
     SparseSolution
-        ``optimality`` is ``"swap-optimal"`` when the swap search finished, otherwise
-        ``"stationary"`` (an exact minimiser on its support that the line search cannot
-        improve).
+        ``optimality`` is ``"swap-optimal"`` only when an exact check of every single swap
+        (and addition, while fewer than k nonzeros) of the returned support found none that
+        lowers F by more than 1e-10 |F| (``info["max_swap_gain"]``: the largest decrease
+        found), or, for large problems, when the working-set search's bound certified it over
+        all columns; otherwise ``"stationary"`` (an exact minimiser on its support that the
+        line search cannot improve).
     """
     if not isinstance(problem, SparseProblem):
         raise TypeError(f"problem must be a SparseProblem, got {type(problem).__name__}.")
@@ -317,7 +290,46 @@ def solve(
     ):
         raise ValueError(f"swap_rounds must be an int >= 0, got {swap_rounds!r}.")
     _resolve_perturbations(n_perturbations, problem.k, problem.n_features)
+    resolve_n_jobs(n_jobs)
+    if isinstance(starts, str) or not all(s in STARTS for s in starts):
+        raise ValueError(f"starts must be a sequence of names from {STARTS}, got {starts!r}.")
     t0 = time.perf_counter()
+    with thread_limit(n_jobs):
+        return _solve(
+            problem,
+            w0=w0,
+            max_iter=max_iter,
+            tol=tol,
+            local_search=local_search,
+            active_set=active_set,
+            max_swaps=max_swaps,
+            swap_rounds=swap_rounds,
+            n_perturbations=n_perturbations,
+            random_state=random_state,
+            starts=tuple(starts),
+            splicing=splicing,
+            verbose=verbose,
+            t0=t0,
+        )
+
+
+def _solve(
+    problem,
+    *,
+    w0,
+    max_iter,
+    tol,
+    local_search,
+    active_set,
+    max_swaps,
+    swap_rounds,
+    n_perturbations,
+    random_state,
+    starts,
+    splicing,
+    verbose,
+    t0,
+) -> SparseSolution:
     w = _initial_point(problem, w0)
     k = problem.k
     _log(verbose, f"solve {problem!r}")
@@ -360,15 +372,23 @@ def solve(
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
         with threadpool_limits(limits=LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
             if mode == "full":
-                w, f, incumbents, swap_optimal = _local_search(
+                rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
+                w, f, incumbents, swap_optimal = portfolio_search(
                     problem,
                     w,
                     f,
+                    starts=starts,
+                    splicing=splicing,
                     max_swaps=max_swaps,
-                    n_perturbations=n_perturbations,
-                    random_state=random_state,
+                    perturbation_rounds=rounds,
+                    rng=_as_generator(random_state) if rounds else None,
+                    # float64 A: the incrementally updated factors are float64-exact, so moves
+                    # are checked by an exact backsolve every few moves; float32 A: its Gram
+                    # rows come from float32 BLAS products, so every move is.
+                    exact_every=EXACT_EVERY_FLOAT64 if problem.A.dtype == np.float64 else 1,
+                    memory_limit=SWAP_MEMORY_LIMIT,
                     info=info,
-                    verbose=verbose,
+                    log=(lambda msg: _log(verbose, msg)),
                 )
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
@@ -385,7 +405,9 @@ def solve(
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
                 )
-                w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
+                w, f, incumbents = res.coef, res.objective, res.history[1:]
+                # the working-set search certifies over all p columns; the pool search does not
+                swap_optimal = res.swap_optimal
                 info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
             else:
                 incumbents, swap_optimal = [], False
@@ -426,8 +448,14 @@ class IHTSolver(BaseEstimator):
         swap_rounds=3,
         n_perturbations="auto",
         random_state=None,
+        starts=STARTS,
+        splicing=True,
+        n_jobs=None,
         verbose=False,
     ):
+        self.starts = starts
+        self.splicing = splicing
+        self.n_jobs = n_jobs
         self.swap_rounds = swap_rounds
         self.n_perturbations = n_perturbations
         self.max_iter = max_iter
@@ -450,5 +478,8 @@ class IHTSolver(BaseEstimator):
             swap_rounds=self.swap_rounds,
             n_perturbations=self.n_perturbations,
             random_state=self.random_state,
+            starts=self.starts,
+            splicing=self.splicing,
+            n_jobs=self.n_jobs,
             verbose=self.verbose,
         )

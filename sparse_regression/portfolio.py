@@ -1,0 +1,129 @@
+"""The local search of problems small enough for the exact swap search over all columns.
+
+A portfolio of cheap starts, each descended by the exact swap search, the best end point kept;
+then, until nothing improves: an exact check of every single swap of the incumbent (a verified
+improving move resumes the search), splicing (several coordinates exchanged at once, where single
+swaps stall on correlated columns), and optional perturbation rounds. The label
+"swap-optimal" is set only from the final exact check of the returned support.
+
+Starts (``STARTS``): ``"iht"`` (the IHT point the solver computed), ``"forward"`` (exact forward
+selection from the empty support: the swap search's additions), ``"omp"``
+(:func:`~sparse_regression.starts.omp_start`), ``"screening"``
+(:func:`~sparse_regression.starts.screening_start`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels as K
+from .local_search import GramRows, perturbation_search, swap_search
+from .starts import omp_start, screening_start
+from .swap_check import check_swaps, splice
+
+__all__ = ["STARTS", "portfolio_search"]
+
+STARTS = ("iht", "forward", "omp", "screening")
+#: Rounds of (check, splice, swap search) at most.
+MAX_POLISH_ROUNDS = 50
+
+
+def portfolio_search(
+    problem,
+    w: np.ndarray,
+    f: float,
+    *,
+    starts=STARTS,
+    splicing: bool = True,
+    max_swaps: int | None,
+    perturbation_rounds: int,
+    rng,
+    exact_every: int,
+    memory_limit: int,
+    info: dict,
+    log=None,
+):
+    """Returns ``(w, f, incumbent objectives, swap_optimal)``; fills ``info``."""
+    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
+    p = problem.n_features
+    w_ref = problem.w_ref if problem.has_w_ref else None
+    col_sq = problem.column_sq_norms()
+    Atb = K.rmatvec(A, b)
+    gram = GramRows(A, max_rows=max(4 * k, memory_limit // (24 * p)))
+    common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb)
+    search = dict(common, gram=gram, max_moves=max_swaps, exact_every=exact_every)
+    incumbents: list[float] = []
+    start_objectives = {}
+    counts = {"n_swaps": 0, "n_adds": 0}
+
+    def descend(w0, f0):
+        sw = swap_search(A, b, k, w0, f0, **search)
+        counts["n_swaps"] += sw.n_swaps
+        counts["n_adds"] += sw.n_adds
+        return sw
+
+    best_w, best_f = None, np.inf
+    for name in starts:
+        if name == "iht":
+            w0, f0 = w, f
+        elif name == "forward":
+            w0, f0 = np.zeros(p), problem.objective(np.zeros(p))
+        elif name == "omp":
+            w0, f0 = omp_start(A, b, k, ridge=ridge, w_ref=w_ref, col_sq=col_sq)
+        elif name == "screening":
+            w0, f0 = screening_start(A, b, k, **common)
+        else:
+            raise ValueError(f"starts: unknown start {name!r}; choose from {STARTS}.")
+        sw = descend(w0, f0)
+        start_objectives[name] = sw.objective
+        if log is not None:
+            log(f"start {name}: F={f0:.8g} -> {sw.objective:.8g} after {sw.n_swaps} swaps")
+        if best_w is None or sw.objective < best_f - 1e-12 * abs(best_f):
+            best_w, best_f = sw.coef, sw.objective
+            incumbents.append(best_f)
+            info["best_start"] = name
+    info["start_objectives"] = start_objectives
+    if best_w is None:  # no start given
+        best_w, best_f = w, f
+
+    n_spliced = n_checked_moves = 0
+    perturbed = False
+    check = None
+    for _ in range(MAX_POLISH_ROUNDS):
+        check = check_swaps(A, b, k, best_w, best_f, gram=gram, **common)
+        nxt = check.improved
+        if nxt is not None:
+            n_checked_moves += 1
+        elif splicing and check.g is not None:
+            nxt = splice(A, b, k, check, best_f, ridge=ridge, w_ref=w_ref, col_sq=col_sq)
+            if nxt is not None:
+                n_spliced += 1
+        if nxt is None and perturbation_rounds and not perturbed:
+            perturbed = True
+            w2, f2, imp = perturbation_search(
+                A, b, k, best_w, best_f, rounds=perturbation_rounds, rng=rng, **search
+            )
+            info["perturbation_rounds"] = perturbation_rounds
+            info["perturbation_improvements"] = len(imp)
+            if imp:
+                best_w, best_f = w2, f2
+                incumbents.extend(imp)
+                continue
+        if nxt is None:
+            break
+        sw = descend(nxt[0], nxt[1])
+        best_w, best_f = sw.coef, sw.objective
+        incumbents.append(best_f)
+        if log is not None:
+            log(f"polish: F={best_f:.8g}")
+    else:
+        check = check_swaps(A, b, k, best_w, best_f, gram=gram, **common)
+        if check.improved is not None:
+            best_w, best_f = check.improved
+            incumbents.append(best_f)
+            check = check_swaps(A, b, k, best_w, best_f, gram=gram, **common)
+    info.update(counts)
+    info["splices"] = n_spliced
+    info["checked_moves"] = n_checked_moves
+    info["max_swap_gain"] = float(check.max_gain)
+    return best_w, best_f, incumbents, bool(check.optimal and check.improved is None)
