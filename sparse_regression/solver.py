@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
 
 from . import _kernels as K
 from .iht import iht
@@ -15,7 +14,7 @@ from .local_search import swap_search_cost
 from .portfolio import STARTS, portfolio_search
 from .problem import SparseProblem
 from .solution import SparseSolution
-from .threads import resolve_n_jobs, thread_limit
+from .threads import blas_limit, resolve_n_jobs, thread_limit
 from .woodbury_swaps import woodbury_swap_search
 from .working_set import restrict_to_columns, working_set_swap_search
 
@@ -332,7 +331,8 @@ def _solve(
 ) -> SparseSolution:
     w = _initial_point(problem, w0)
     k = problem.k
-    _log(verbose, f"solve {problem!r}")
+    if verbose:
+        _log(verbose, f"solve {problem!r}")
 
     info = {}
     if active_set:
@@ -370,7 +370,7 @@ def _solve(
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
-        with threadpool_limits(limits=LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
+        with blas_limit(LOCAL_SEARCH_BLAS_THREADS):
             if mode == "full":
                 rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
                 w, f, incumbents, swap_optimal = portfolio_search(

@@ -42,10 +42,10 @@ class SwapCheck:
     """Outcome of :func:`check_swaps`.
 
     ``max_gain`` is the largest decrease of F found by one swap (or addition while |S| < k),
-    exact where it was re-checked (<= 0: every move increases F). ``optimal`` is True when no
-    move lowers F by more than ``rtol |F|``. ``improved`` is ``(w, F)`` of a verified improving
-    move, else None. ``g``, ``s_out`` and ``beta`` are the gradient, orthogonal squared norms
-    and scaled coefficients used (for :func:`splice`).
+    exact where it was re-checked (<= 0: every move increases F; 0.0 when no move exists).
+    ``optimal`` is True when no move lowers F by more than ``rtol |F|``. ``improved`` is
+    ``(w, F)`` of a verified improving move, else None. ``g``, ``s_out`` and ``beta`` are the
+    gradient, orthogonal squared norms and scaled coefficients used (for :func:`splice`).
     """
 
     max_gain: float

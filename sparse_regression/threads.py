@@ -18,9 +18,20 @@ import os
 from contextlib import contextmanager
 
 import numba as nb
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-__all__ = ["resolve_n_jobs", "thread_limit"]
+__all__ = ["blas_limit", "resolve_n_jobs", "thread_limit"]
+
+_controller: ThreadpoolController | None = None
+
+
+def blas_limit(n: int):
+    """Context manager limiting BLAS to ``n`` threads. The library scan behind it (tens of
+    milliseconds on a busy machine) is done once per process and reused."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=n, user_api="blas")
 
 
 def _max_threads() -> int:
@@ -50,7 +61,7 @@ def thread_limit(n_jobs):
     before = nb.get_num_threads()
     nb.set_num_threads(n)
     try:
-        with threadpool_limits(limits=n, user_api="blas"):
+        with blas_limit(n):
             yield n
     finally:
         nb.set_num_threads(before)
