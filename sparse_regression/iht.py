@@ -26,10 +26,9 @@ import numpy as np
 
 from . import _kernels as K
 from .backsolve import backsolve_arrays
+from .constants import IHT_PROBE_FACTORS, IHT_PROBE_RTOL, IHT_TOL, TINY
 
 __all__ = ["IHTResult", "iht"]
-
-_PROBE_FACTORS = (1.0 + 1e-9, 1.5, 2.5, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 
 @dataclass
@@ -90,7 +89,7 @@ def iht(
     w_ref: np.ndarray | None = None,
     const: float = 0.0,
     max_iter: int = 1000,
-    tol: float = 1e-7,
+    tol: float = IHT_TOL,
     backsolve_patience: int = 2,
 ) -> IHTResult:
     """Run IHT with line search on ``F_B(w) = 1/2||Bw - b||^2 + ridge/2||w - w_ref||^2 + const``.
@@ -141,7 +140,7 @@ def iht(
         if tstar > tmax and np.isfinite(tmax) and tmax > 0:
             seen = {S.tobytes()}
             worse = 0
-            for c in _PROBE_FACTORS:
+            for c in IHT_PROBE_FACTORS:
                 Sp = K.threshold_path_support(w, g, tmax * c, k)
                 key = Sp.tobytes()
                 if key in seen:
@@ -163,7 +162,19 @@ def iht(
                     if worse >= 2:
                         break
 
-        if best is None or not best_f < f - 1e-15 * abs(f):
+        accepted = False
+        if best is not None and best_f < f - IHT_PROBE_RTOL * abs(f):
+            # The line search predicts F from an expansion, which cancels catastrophically on
+            # badly scaled data: the step is kept only if F recomputed from the exact residual
+            # (one product with the <= k columns of the new support) really decreased.
+            S_new, t, u, _, d, _ = best
+            w_new = u.copy()
+            w_new[S_new] -= t * d
+            nz_new = np.flatnonzero(w_new)
+            Bw_new = K.matvec_cols(B, nz_new, w_new[nz_new])
+            f_new = q.value(w_new, Bw_new)
+            accepted = f_new < f
+        if not accepted:
             # No probed step decreases F. Make sure we sit at the exact minimiser on the
             # support; if we already do, this is a stationary point.
             if exact_on_support:
@@ -177,18 +188,14 @@ def iht(
             nz = np.flatnonzero(w)
             continue
 
-        S_new, t, u, Bu, d, Bd = best
-        w = u.copy()
-        w[S_new] -= t * d
-        Bw = Bu - t * Bd
-        f_old, f = f, best_f
+        w, Bw, nz = w_new, Bw_new, nz_new
+        f_old, f = f, f_new
         history.append(f)
         exact_on_support = False
-        nz = np.flatnonzero(w)
         key = nz.tobytes()
         stable = stable + 1 if key == prev_support else 0
         prev_support = key
-        if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), 1e-300):
+        if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), TINY):
             w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
             n_backsolves += 1
             exact_on_support = True

@@ -17,15 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
-from .local_search import GramRows, perturbation_search, swap_search
+from .constants import IMPROVEMENT_RTOL, PORTFOLIO_MAX_ROUNDS
 from .starts import omp_start, screening_start
 from .swap_check import check_swaps, splice
+from .swaps import GramRows, perturbation_search, swap_search
 
 __all__ = ["STARTS", "portfolio_search"]
 
 STARTS = ("iht", "forward", "omp", "screening")
-#: Rounds of (check, splice, swap search) at most.
-MAX_POLISH_ROUNDS = 50
 
 
 def portfolio_search(
@@ -78,7 +77,7 @@ def portfolio_search(
         start_objectives[name] = sw.objective
         if log is not None:
             log(f"start {name}: F={f0:.8g} -> {sw.objective:.8g} after {sw.n_swaps} swaps")
-        if best_w is None or sw.objective < best_f - 1e-12 * abs(best_f):
+        if best_w is None or sw.objective < best_f - IMPROVEMENT_RTOL * abs(best_f):
             best_w, best_f = sw.coef, sw.objective
             incumbents.append(best_f)
             info["best_start"] = name
@@ -89,7 +88,7 @@ def portfolio_search(
     n_spliced = n_checked_moves = 0
     perturbed = False
     check = None
-    for _ in range(MAX_POLISH_ROUNDS):
+    for _ in range(PORTFOLIO_MAX_ROUNDS):
         check = check_swaps(A, b, k, best_w, best_f, gram=gram, **common)
         nxt = check.improved
         if nxt is not None:

@@ -20,10 +20,11 @@ import scipy.linalg as sla
 
 from . import _kernels as K
 from .backsolve import backsolve_arrays
+from .constants import SWAP_COLLINEAR_RTOL
 
 __all__ = ["omp_start", "screening_start"]
 
-_EPS_COLLINEAR = 1e-10
+_EPS_COLLINEAR = SWAP_COLLINEAR_RTOL
 
 
 def omp_start(

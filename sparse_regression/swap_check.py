@@ -26,13 +26,13 @@ import numpy as np
 
 from . import _kernels as K
 from .backsolve import backsolve_arrays
-from .local_search import GramRows, _SupportState
+from .constants import SWAP_CHECK_MAX_VERIFY, SWAP_COLLINEAR_RTOL, SWAP_RTOL
+from .swaps.single import GramRows, _SupportState
 
 __all__ = ["SwapCheck", "check_swaps", "splice"]
 
-_EPS_COLLINEAR = 1e-10
-#: Candidate moves re-checked by an exact backsolve before a point is declared not certifiable.
-MAX_VERIFY = 64
+_EPS_COLLINEAR = SWAP_COLLINEAR_RTOL
+MAX_VERIFY = SWAP_CHECK_MAX_VERIFY
 #: Entries of the s x p score block evaluated at once.
 _BLOCK = 2_000_000
 
@@ -77,7 +77,7 @@ def check_swaps(
     col_sq: np.ndarray | None = None,
     Atb: np.ndarray | None = None,
     gram: GramRows | None = None,
-    rtol: float = 1e-10,
+    rtol: float = SWAP_RTOL,
 ) -> SwapCheck:
     """Evaluate every single swap (and addition while |S| < k) of ``w``'s support.
 
@@ -183,7 +183,7 @@ def splice(
     ridge: float = 0.0,
     w_ref: np.ndarray | None = None,
     col_sq: np.ndarray | None = None,
-    rtol: float = 1e-10,
+    rtol: float = SWAP_RTOL,
 ) -> tuple[np.ndarray, float] | None:
     """Best exchange of m cheapest members for m best outsiders (m = 2, 3, 4, 6, ...), refitted
     exactly; ``(w, F)`` when it lowers F below ``f``, else None. ``check`` comes from

@@ -11,6 +11,7 @@ from .._require import require_torch
 
 require_torch()
 
+from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -22,12 +23,15 @@ __all__ = [
     "METHODS",
     "SCOPES",
     "default_solver",
+    "LayerRecord",
     "LayerStats",
+    "LayerwiseReport",
     "PruneReport",
     "StageRecord",
     "conv_grad_sample",
     "linear_grad_sample",
     "make_permanent",
     "prune",
+    "prune_layerwise",
     "resolve_targets",
 ]

@@ -1,4 +1,12 @@
-"""The core solver: active-set IHT with line search, exact backsolve, swap search."""
+"""The solve pipeline of the core: starts -> IHT -> active set -> backsolve -> local search.
+
+:func:`solve` (and its protocol object :class:`IHTSolver`) chains the pieces: the start
+(``w0`` or ``P_k(w_ref)``), IHT with line search (:mod:`.iht`; on an active set of columns,
+:mod:`.active_set`), exact backsolves (:mod:`.backsolve`), then the swap search that fits the
+problem (:mod:`.swaps`): exact single swaps plus a greedy start and perturbations for small
+problems, the Woodbury pool (ridge > 0) or the working set (ridge = 0) for large ones. The
+work limits that choose between them are in :mod:`.constants`.
+"""
 
 from __future__ import annotations
 
@@ -9,40 +17,16 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from . import _kernels as K
+from . import constants as C
+from .active_set import active_set_iht
 from .iht import iht
-from .local_search import swap_search_cost
 from .portfolio import STARTS, portfolio_search
 from .problem import SparseProblem
 from .solution import SparseSolution
+from .swaps import swap_search_cost, woodbury_swap_search, working_set_swap_search
 from .threads import blas_limit, resolve_n_jobs, thread_limit
-from .woodbury_swaps import woodbury_swap_search
-from .working_set import restrict_to_columns, working_set_swap_search
 
 __all__ = ["solve", "IHTSolver"]
-
-#: Largest working memory (bytes) the exact swap search may use before it is skipped.
-SWAP_MEMORY_LIMIT = 512 * 2**20
-#: Largest set-up cost (multiply-adds, about k n p + k^2 p) of the swap search over all columns;
-#: above it (or above SWAP_MEMORY_LIMIT) the working-set swap search is used instead.
-SWAP_MAX_WORK = 2 * 10**9
-#: Largest cost of one working-set round's global screen (about min(n^2, k n + k^2) p).
-WORKING_SET_MAX_WORK = 5 * 10**10
-#: Default moves per working-set round (ridge = 0).
-WORKING_SET_MOVES = 100
-#: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems).
-WOODBURY_MOVES = 1000
-#: Largest set-up cost of one Woodbury round (about n^2 (k + p) multiply-adds).
-WOODBURY_MAX_WORK = 5 * 10**10
-#: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
-#: ``AUTO_PERTURBATION_SIZE``.
-AUTO_PERTURBATIONS = 20
-#: An active-set round that lowers F by less than this (relative) ends the rounds.
-ACTIVE_SET_RTOL = 1e-4
-#: Exact backsolve every this many swap moves for float64 A (every move for float32 A).
-EXACT_EVERY_FLOAT64 = 8
-#: BLAS threads during the local search (its many small products are latency-bound).
-LOCAL_SEARCH_BLAS_THREADS = 1
-AUTO_PERTURBATION_SIZE = 2 * 10**4
 
 
 def _log(verbose, msg):
@@ -71,89 +55,10 @@ def _initial_point(problem: SparseProblem, w0) -> np.ndarray:
     return w
 
 
-def _screen_scores(g, col_sq, ridge):
-    """How much adding each coordinate alone would lower F (times 2): g_j^2 / ||a~_j||^2."""
-    den = col_sq + ridge
-    out = np.zeros_like(g)
-    ok = den > 0
-    out[ok] = g[ok] ** 2 / den[ok]
-    return out
-
-
-def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=10):
-    """IHT on a working set of columns, grown by full-gradient checks.
-
-    Rounds stop when no outside column passes the entry screen, when a round lowers F by less
-    than ``ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``.
-    """
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
-    p = problem.n_features
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
-    size = min(p, max(2 * k, k + 10))
-    history, n_iter, n_back, rounds = [], 0, 0, 0
-    converged = False
-    if size >= 0.6 * p:
-        res = iht(A, b, k, w, ridge=ridge, w_ref=w_ref, max_iter=max_iter, tol=tol)
-        return res.coef, res.objective, res.history, res.n_iter, res.converged, res.n_backsolves, 0
-
-    g = problem.gradient(w)
-    nz = np.flatnonzero(w)
-    score = _screen_scores(g, col_sq, ridge)
-    score[nz] = np.inf
-    W = np.sort(K.topk_abs(score, size))
-    ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
-    f_prev = np.inf
-    for rounds in range(1, max_rounds + 1):  # noqa: B007
-        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
-        res = iht(
-            B,
-            b,
-            k,
-            w[W],
-            ridge=ridge,
-            w_ref=ref_W,
-            const=const,
-            max_iter=max(1, max_iter - n_iter),
-            tol=tol,
-        )
-        history.extend(res.history if not history else res.history[1:])
-        n_iter += res.n_iter
-        n_back += res.n_backsolves
-        w = np.zeros(p)
-        w[W] = res.coef
-        f = res.objective
-        # Full-gradient check: columns outside W whose entry would beat the weakest member of
-        # the support (gain of adding j alone vs. loss of removing i alone).
-        g = problem.gradient(w)
-        nz = np.flatnonzero(w)
-        raw = _screen_scores(g, col_sq, ridge)
-        outside = raw.copy()
-        outside[W] = 0.0
-        weakest = float(np.min(w[nz] ** 2 * (col_sq[nz] + ridge))) if nz.size else 0.0
-        viol = np.flatnonzero(outside > weakest * (1 + 1e-12))
-        _log(
-            verbose,
-            f"active set round {rounds}: |W|={W.size}, F={f:.6g}, {viol.size} outside candidates",
-        )
-        if viol.size == 0 or (np.isfinite(f_prev) and f_prev - f <= ACTIVE_SET_RTOL * abs(f_prev)):
-            converged = res.converged
-            break
-        if n_iter >= max_iter:
-            break
-        f_prev = f
-        add = viol[np.argsort(-outside[viol])[: max(k // 2, 10)]]
-        # New working set: the support, the strongest other members of W, the entrants.
-        extra = np.setdiff1d(W, nz)
-        extra = extra[np.argsort(-raw[extra])][: max(0, size - nz.size)]
-        W = np.union1d(np.union1d(nz, extra), add)
-    return w, f, history, n_iter, converged, n_back, rounds
-
-
-#: The swap searches of large problems: (function, default moves per round).
+#: The swap searches of large problems: (function, constant naming the default moves per round).
 _LARGE_SEARCHES = {
-    "woodbury": (woodbury_swap_search, WOODBURY_MOVES),
-    "working-set": (working_set_swap_search, WORKING_SET_MOVES),
+    "woodbury": (woodbury_swap_search, "WOODBURY_MOVES"),
+    "working-set": (working_set_swap_search, "WORKING_SET_MOVES"),
 }
 
 
@@ -161,24 +66,24 @@ def _local_search_mode(problem) -> str:
     """Which swap search fits the problem ("full", "woodbury", "working-set"), or why none."""
     n, p, k = problem.n_samples, problem.n_features, problem.k
     mem, setup = swap_search_cost(k, n, p)
-    if mem <= SWAP_MEMORY_LIMIT and setup <= SWAP_MAX_WORK:
+    if mem <= C.SWAP_MEMORY_LIMIT and setup <= C.SWAP_MAX_WORK:
         return "full"
     if problem.ridge > 0:
         work = n * n * (k + p)  # K = ridge I + A_S A_S^T, and ranking every column through it
-        if work <= WOODBURY_MAX_WORK:
+        if work <= C.WOODBURY_MAX_WORK:
             return "woodbury"
         return (
             f"a Woodbury swap round for k={k}, n={n}, p={p} needs ~{work:.2g} multiply-adds "
-            f"(limit {WOODBURY_MAX_WORK:.2g})"
+            f"(limit {C.WOODBURY_MAX_WORK:.2g})"
         )
     if k > n:
         return f"k={k} > n={n} without a ridge: every large support interpolates"
     screen = min(n * n, k * n + k * k) * p
-    if screen <= WORKING_SET_MAX_WORK:
+    if screen <= C.WORKING_SET_MAX_WORK:
         return "working-set"
     return (
         f"a working-set round for k={k}, n={n}, p={p} needs ~{screen:.2g} multiply-adds "
-        f"(limit {WORKING_SET_MAX_WORK:.2g})"
+        f"(limit {C.WORKING_SET_MAX_WORK:.2g})"
     )
 
 
@@ -191,7 +96,7 @@ def _as_generator(random_state) -> np.random.Generator:
 
 def _resolve_perturbations(n_perturbations, k, p):
     if n_perturbations == "auto":
-        return AUTO_PERTURBATIONS if k * p <= AUTO_PERTURBATION_SIZE else 0
+        return C.AUTO_PERTURBATIONS if k * p <= C.AUTO_PERTURBATION_SIZE else 0
     if isinstance(n_perturbations, bool) or not isinstance(n_perturbations, numbers.Integral):
         raise ValueError(f"n_perturbations must be 'auto' or an int >= 0, got {n_perturbations!r}.")
     if n_perturbations < 0:
@@ -204,7 +109,7 @@ def solve(
     *,
     w0=None,
     max_iter: int = 1000,
-    tol: float = 1e-7,
+    tol: float = C.IHT_TOL,
     local_search: bool = True,
     active_set: bool = True,
     max_swaps: int | None = None,
@@ -247,7 +152,8 @@ def solve(
         ``p`` each round); unused by the exact swap search of small problems.
     n_perturbations : int or "auto"
         Rounds of iterated local search after the swap search. "auto" uses
-        ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none.
+        ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none
+        (both in :mod:`.constants`).
     random_state : None, int, numpy Generator or RandomState
         Seeds the perturbations (None: fresh randomness); everything else is deterministic.
     starts : tuple of str
@@ -336,8 +242,8 @@ def _solve(
 
     info = {}
     if active_set:
-        w, f, history, n_iter, converged, n_back, rounds = _active_set_iht(
-            problem, w, max_iter=max_iter, tol=tol, verbose=verbose
+        w, f, history, n_iter, converged, n_back, rounds = active_set_iht(
+            problem, w, max_iter=max_iter, tol=tol, log=lambda msg: _log(verbose, msg)
         )
         info["active_set_rounds"] = rounds
     else:
@@ -370,7 +276,7 @@ def _solve(
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
-        with blas_limit(LOCAL_SEARCH_BLAS_THREADS):
+        with blas_limit(C.LOCAL_SEARCH_BLAS_THREADS):
             if mode == "full":
                 rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
                 w, f, incumbents, swap_optimal = portfolio_search(
@@ -385,13 +291,14 @@ def _solve(
                     # float64 A: the incrementally updated factors are float64-exact, so moves
                     # are checked by an exact backsolve every few moves; float32 A: its Gram
                     # rows come from float32 BLAS products, so every move is.
-                    exact_every=EXACT_EVERY_FLOAT64 if problem.A.dtype == np.float64 else 1,
-                    memory_limit=SWAP_MEMORY_LIMIT,
+                    exact_every=C.EXACT_EVERY_FLOAT64 if problem.A.dtype == np.float64 else 1,
+                    memory_limit=C.SWAP_MEMORY_LIMIT,
                     info=info,
                     log=(lambda msg: _log(verbose, msg)),
                 )
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
+                default_moves = getattr(C, default_moves)
                 res = search(
                     problem.A,
                     problem.b,
@@ -419,6 +326,15 @@ def _solve(
         elif mode == "full":
             converged = False
 
+    # Report F recomputed from the residual of the returned coefficients (float64): the stages
+    # above compute it in several ways whose rounding differs.
+    # The last history entry is the same point's value: it differs from f by rounding only.
+    f = problem.objective(w)
+    history = list(history)
+    if history:
+        history[-1] = f
+    else:
+        history.append(f)
     return SparseSolution(
         coef=w,
         objective=f,
@@ -436,18 +352,20 @@ class IHTSolver(BaseEstimator):
     """The core solver as a protocol object: ``IHTSolver(...).solve(problem, warm_start)``.
 
     Parameters are those of :func:`solve`; ``clone``-able like any scikit-learn estimator.
+    Unlike :func:`solve`, ``random_state`` defaults to 0: solver objects (used by the
+    estimators, the MIP's incumbent and ``prune``) give the same result on every run.
     """
 
     def __init__(
         self,
         max_iter=1000,
-        tol=1e-7,
+        tol=C.IHT_TOL,
         local_search=True,
         active_set=True,
         max_swaps=None,
         swap_rounds=3,
         n_perturbations="auto",
-        random_state=None,
+        random_state=0,
         starts=STARTS,
         splicing=True,
         n_jobs=None,
