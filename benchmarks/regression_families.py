@@ -9,10 +9,11 @@ one SNR by a Latin rotation (every family, p/n and k meets every SNR equally oft
 ``--seeds`` instances each.
 
 Every method's support is refitted exactly, so the objectives compared are those of the
-supports. Anchors in the same run: abess (``support_size=[k]``), scikit-learn's OMP, fixed-step
-IHT (step 1/L), skscope's ``ScopeSolver`` (through JAX, 10-100 s per instance at p >= 4000, so
-only on the p = 800 cells) and l0bnb's L0L2 path (lambda_2 = 1e-3, the point with the most
-nonzeros <= k; branch and bound, so only on the p = 800, k = 10 cells, 2 s per path point).
+supports. Anchors in the same run: abess (``support_size=[k]``), scikit-learn's OMP,
+fixed-step IHT (step 1/L, at most 300 iterations), skscope's ``ScopeSolver`` (through JAX,
+10-100 s per instance at p >= 4000, so only on the p = 800 cells) and l0bnb's L0L2 path
+(lambda_2 = 1e-3, the point with the most nonzeros <= k; branch and bound, so only on the
+p = 800, k = 10 cells, 2 s per path point).
 Times: each of chita and abess once idle (no process of ours competing) and once while one
 ``python -c "while 1: pass"`` runs; chita with ``n_jobs=-1`` (all cores) in both conditions on
 the first seed of each cell, for the choice of the default thread count.
@@ -309,6 +310,11 @@ def main(argv=None):
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "regression_families.json"
     )
     args = parser.parse_args(argv)
+    # One BLAS thread for every method (abess and chita's default use one thread too): on a
+    # shared 2-core machine more threads only add contention.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} cores, load average {load:.2f}")
     X, y = make_instance("toeplitz0.9", 60, 300, 5, 3.0, 0)  # warm-up (compilation)

@@ -20,7 +20,7 @@ from . import _kernels as K
 from . import constants as C
 from .active_set import active_set_iht
 from .iht import iht
-from .portfolio import STARTS, portfolio_search
+from .portfolio import DEFAULT_STARTS, STARTS, portfolio_search
 from .problem import SparseProblem
 from .solution import SparseSolution
 from .swaps import swap_search_cost, woodbury_swap_search, working_set_swap_search
@@ -116,7 +116,7 @@ def solve(
     swap_rounds: int = 3,
     n_perturbations="auto",
     random_state=None,
-    starts=STARTS,
+    starts=DEFAULT_STARTS,
     splicing: bool = True,
     n_jobs: int | None = None,
     verbose: bool = False,
@@ -159,7 +159,8 @@ def solve(
     starts : tuple of str
         Starting points of the exact swap search (problems where it runs over all columns):
         any of ``"iht"``, ``"forward"``, ``"omp"``, ``"screening"`` (see
-        :mod:`~sparse_regression.portfolio`); the best end point is kept.
+        :mod:`~sparse_regression.portfolio`; default ``("iht", "forward", "omp")``); the best
+        end point is kept.
     splicing : bool
         Exchange several coordinates at once where single swaps stall (exact search only).
     n_jobs : int or None
@@ -366,7 +367,7 @@ class IHTSolver(BaseEstimator):
         swap_rounds=3,
         n_perturbations="auto",
         random_state=0,
-        starts=STARTS,
+        starts=DEFAULT_STARTS,
         splicing=True,
         n_jobs=None,
         verbose=False,
