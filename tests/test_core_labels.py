@@ -147,3 +147,15 @@ def test_n_jobs_convention():
     X = np.random.default_rng(0).standard_normal((10, 5))
     with pytest.raises(ValueError, match="n_jobs"):
         solve(SparseProblem(X, X[:, 0], 2), n_jobs=0)
+
+
+def test_estimators_take_n_jobs():
+    from sparse_regression import SparseLinearRegression, make_correlated_regression
+
+    X, y, _ = make_correlated_regression(60, 40, 4, random_state=5)
+    a = SparseLinearRegression(n_nonzero_coefs=4).fit(X, y)
+    b = SparseLinearRegression(n_nonzero_coefs=4, n_jobs=2).fit(X, y)
+    assert np.array_equal(a.support_, b.support_)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-9)
+    with pytest.raises(ValueError, match="n_jobs"):
+        SparseLinearRegression(n_jobs=0).fit(X, y)
