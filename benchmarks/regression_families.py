@@ -373,6 +373,7 @@ def main(argv=None):
     )
     args.output.write_text(json.dumps(result, indent=1))
     plot(rows, args.output.with_suffix(".png"))
+    args.output.with_suffix(".partial.json").unlink(missing_ok=True)
     print(f"wrote {args.output}")
     return result
 

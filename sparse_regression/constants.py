@@ -127,6 +127,10 @@ SWAP_CHECK_MAX_VERIFY = 64
 #: Rounds of (exact check, splicing, swap search) after the portfolio's starts (portfolio.py);
 #: each round must lower F, and in the benchmarks at most a few are used.
 PORTFOLIO_MAX_ROUNDS = 50
+#: Splicing start (starts.py): exchanges of 1..5 coordinates per iteration, abess's default
+#: ``exchange_num``, and at most 100 iterations (each must lower F; abess converges in tens).
+SPLICING_MAX_EXCHANGE = 5
+SPLICING_MAX_ITER = 100
 #: The exact single-swap search refactors its support at least every this many moves (large
 #: supports every s/8) to stop rounding drift in the updated inverse.
 SWAP_REFRESH_EVERY = 25

@@ -8,7 +8,8 @@ swaps stall on correlated columns), and optional perturbation rounds. The label
 
 Starts (``STARTS``): ``"iht"`` (the IHT point the solver computed), ``"forward"`` (exact forward
 selection from the empty support: the swap search's additions), ``"omp"``
-(:func:`~sparse_regression.starts.omp_start`), ``"screening"``
+(:func:`~sparse_regression.starts.omp_start`), ``"splicing"`` (abess's splicing descent,
+:func:`~sparse_regression.starts.splicing_start`), ``"screening"``
 (:func:`~sparse_regression.starts.screening_start`).
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from . import _kernels as K
 from .constants import IMPROVEMENT_RTOL, PORTFOLIO_MAX_ROUNDS
-from .starts import omp_start, screening_start
+from .starts import omp_start, screening_start, splicing_start
 from .swap_check import check_swaps, splice
 from .swaps import GramRows, perturbation_search, swap_search
 
@@ -26,8 +27,8 @@ __all__ = ["DEFAULT_STARTS", "STARTS", "portfolio_search"]
 
 #: Every start available, and the default portfolio: screening rarely won in
 #: benchmarks/regression_families.py (it ends where IHT or OMP end), so it is opt-in.
-STARTS = ("iht", "forward", "omp", "screening")
-DEFAULT_STARTS = ("iht", "forward", "omp")
+STARTS = ("iht", "forward", "omp", "splicing", "screening")
+DEFAULT_STARTS = ("iht", "forward", "omp", "splicing")
 
 
 def portfolio_search(
@@ -72,6 +73,8 @@ def portfolio_search(
             w0, f0 = np.zeros(p), problem.objective(np.zeros(p))
         elif name == "omp":
             w0, f0 = omp_start(A, b, k, ridge=ridge, w_ref=w_ref, col_sq=col_sq)
+        elif name == "splicing":
+            w0, f0 = splicing_start(A, b, k, **common)
         elif name == "screening":
             w0, f0 = screening_start(A, b, k, **common)
         else:
