@@ -54,9 +54,9 @@ def _pattern(name: str, shape):
 
 
 def _transformer(threads):
+    from adapters.demo.threads import set_threads
     from adapters.hf import load_minilm, tokenize_batches
     from adapters.text import sentences
-    from adapters.threads import set_threads
 
     set_threads(threads)
     model, tok = load_minilm()
@@ -66,10 +66,10 @@ def _transformer(threads):
 
 
 def _resnet(threads):
-    from adapters.data import load_digits
-    from adapters.models import ResNet20
-    from adapters.threads import set_threads
-    from adapters.train import default_cache_dir, load_or_train
+    from adapters.demo.data import load_digits
+    from adapters.demo.models import ResNet20
+    from adapters.demo.threads import set_threads
+    from adapters.demo.train import default_cache_dir, load_or_train
 
     set_threads(threads)
     data = load_digits(32)

@@ -9,8 +9,8 @@ importable as they are:
 * from :mod:`solvers` (exact and baseline backends): :func:`verify`, :class:`Certificate`,
   :func:`get_solver` (``solvers.get``), :class:`MIPSolver`, :class:`EnumerationSolver`;
 * from :mod:`adapters.torch` (PyTorch; needs ``pip install "chita[torch]"``): :func:`prune`,
-  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`. These are imported on
-  first use, so ``import chita`` works without torch.
+  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`, :func:`load_masks`.
+  These are imported on first use, so ``import chita`` works without torch.
 
 >>> import chita
 >>> report = chita.prune(model, (X, y), sparsity=0.9)          # doctest: +SKIP
@@ -37,7 +37,7 @@ from sparse_regression import (
 __version__ = package_version()
 
 #: Names served from :mod:`adapters.torch`, imported on first access (torch is optional).
-_TORCH_NAMES = ("prune", "PruneReport", "make_permanent", "default_solver")
+_TORCH_NAMES = ("prune", "PruneReport", "make_permanent", "default_solver", "load_masks")
 
 __all__ = [
     "Certificate",
@@ -53,6 +53,7 @@ __all__ = [
     "backsolve",
     "default_solver",
     "get_solver",
+    "load_masks",
     "make_permanent",
     "prune",
     "solve",

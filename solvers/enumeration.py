@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from sparse_regression import SparseProblem, SparseSolution
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.backsolve import backsolve_support
 from sparse_regression.constants import ENUM_N_RESCORE, ENUM_PIVOT_RTOL
 
 from ._common import check_positive_int, check_problem, check_warm_start, make_solution
@@ -65,10 +65,7 @@ class EnumerationSolver(BaseEstimator):
             )
         A = np.asarray(problem.A, dtype=np.float64)
         ridge = problem.ridge
-        w_ref = problem.w_ref if problem.has_w_ref else None
-        c = A.T @ problem.b
-        if w_ref is not None and ridge:
-            c += ridge * w_ref
+        c = problem.quadratic.rhs  # A^T b + ridge w_ref
         if k == 1:
             diag = problem.column_sq_norms() + ridge
             score = np.divide(c * c, diag, out=np.zeros(p), where=diag > 0)
@@ -83,7 +80,7 @@ class EnumerationSolver(BaseEstimator):
             candidates = candidates[vals >= 0]
         best_f, best_S, best_w = np.inf, None, None
         for S in candidates:
-            wS, f = backsolve_arrays(problem.A, problem.b, S, ridge, w_ref)
+            wS, f = backsolve_support(problem.quadratic, S)
             if f < best_f:
                 best_f, best_S, best_w = f, S, wS
         coef = np.zeros(p)

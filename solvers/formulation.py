@@ -123,7 +123,7 @@ def build_miqp(
         lam, V = sla.eigh(gram.G - delta * np.eye(p), check_finite=False)
         keep = lam > 0
         R = np.sqrt(lam[keep])[:, None] * V[:, keep].T
-        r = (V[:, keep].T @ (A.T @ b)) / np.sqrt(lam[keep])
+        r = (V[:, keep].T @ problem.quadratic.Atb) / np.sqrt(lam[keep])
         lin = gram.q - R.T @ r
         const = gram.f_zero - 0.5 * float(r @ r)
     else:

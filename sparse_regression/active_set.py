@@ -13,7 +13,6 @@ import numpy as np
 from . import _kernels as K
 from . import constants as C
 from .iht import iht
-from .swaps.working_set import restrict_to_columns
 
 __all__ = ["active_set_iht", "screen_scores"]
 
@@ -33,37 +32,24 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
     Rounds stop when no outside column passes the entry screen, when a round lowers F by less
     than ``constants.ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``.
     """
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
+    q, k, ridge = problem.quadratic, problem.k, problem.ridge
     p = problem.n_features
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
+    col_sq = q.col_sq
     size = min(p, max(2 * k, k + 10))
     history, n_iter, n_back, rounds = [], 0, 0, 0
     converged = False
     if size >= 0.6 * p:
-        res = iht(A, b, k, w, ridge=ridge, w_ref=w_ref, max_iter=max_iter, tol=tol)
+        res = iht(q, k, w, max_iter=max_iter, tol=tol)
         return res.coef, res.objective, res.history, res.n_iter, res.converged, res.n_backsolves, 0
 
-    g = problem.gradient(w)
+    g = q.gradient(w)
     nz = np.flatnonzero(w)
     score = screen_scores(g, col_sq, ridge)
     score[nz] = np.inf
     W = np.sort(K.topk_abs(score, size))
-    ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
     f_prev = np.inf
     for rounds in range(1, max_rounds + 1):  # noqa: B007
-        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
-        res = iht(
-            B,
-            b,
-            k,
-            w[W],
-            ridge=ridge,
-            w_ref=ref_W,
-            const=const,
-            max_iter=max(1, max_iter - n_iter),
-            tol=tol,
-        )
+        res = iht(q.restrict(W), k, w[W], max_iter=max(1, max_iter - n_iter), tol=tol)
         history.extend(res.history if not history else res.history[1:])
         n_iter += res.n_iter
         n_back += res.n_backsolves
@@ -72,7 +58,7 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
         f = res.objective
         # Full-gradient check: columns outside W whose entry would beat the weakest member of
         # the support (gain of adding j alone vs. loss of removing i alone).
-        g = problem.gradient(w)
+        g = q.gradient(w)
         nz = np.flatnonzero(w)
         raw = screen_scores(g, col_sq, ridge)
         outside = raw.copy()

@@ -29,8 +29,9 @@ import scipy.linalg as sla
 from . import _kernels as K
 from .constants import BACKSOLVE_SINGULAR_RTOL
 from .problem import SparseProblem
+from .quadratic import Quadratic
 
-__all__ = ["backsolve", "backsolve_arrays"]
+__all__ = ["backsolve", "backsolve_support"]
 
 
 def _cholesky_or_none(M: np.ndarray):
@@ -82,28 +83,20 @@ def _least_squares(AS, b, ridge, ref_S):
     return (X.T @ u) / d
 
 
-def backsolve_arrays(
-    A: np.ndarray,
-    b: np.ndarray,
-    support: np.ndarray,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-) -> tuple[np.ndarray, float]:
-    """Exact minimiser of F restricted to ``support``.
+def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact minimiser of the quadratic ``q`` restricted to ``support``.
 
     Returns ``(w_S, objective)``: the coefficients on ``support`` (same order) and F at the
     full vector that equals ``w_S`` on the support and 0 elsewhere (including the ridge term
-    of the coordinates outside the support). Memory: O(n s + min(n, s)^2).
+    of the coordinates outside the support and ``q.const``). Memory: O(n s + min(n, s)^2).
     """
+    A, b, ridge = q.A, q.b, q.ridge
+    w_ref = q.w_ref if ridge else None
     support = np.asarray(support, dtype=np.int64)
     s = support.shape[0]
     n = A.shape[0]
-    ref_out = 0.0
-    if w_ref is not None and ridge:
-        ref_out = float(w_ref @ w_ref) - float(w_ref[support] @ w_ref[support])
-        ref_out = max(ref_out, 0.0)
     if s == 0:
-        return np.zeros(0), 0.5 * float(b @ b) + 0.5 * ridge * ref_out
+        return np.zeros(0), q.f_zero
     AS = K.gather_columns(A, support).astype(np.float64, copy=False)
     ref_S = w_ref[support] if (w_ref is not None and ridge) else None
 
@@ -131,12 +124,7 @@ def backsolve_arrays(
     if wS is None or not np.all(np.isfinite(wS)):
         wS = _least_squares(AS, b, ridge, ref_S)
 
-    r = AS @ wS - b
-    f = 0.5 * float(r @ r)
-    if ridge:
-        d = wS - ref_S if ref_S is not None else wS
-        f += 0.5 * ridge * (float(d @ d) + ref_out)
-    return wS, f
+    return wS, q.support_value(support, wS, AS @ wS)
 
 
 def backsolve(problem: SparseProblem, support) -> np.ndarray:
@@ -144,8 +132,7 @@ def backsolve(problem: SparseProblem, support) -> np.ndarray:
     support = np.unique(np.asarray(support, dtype=np.int64))
     if support.size and (support[0] < 0 or support[-1] >= problem.n_features):
         raise ValueError(f"support indices must lie in [0, {problem.n_features}).")
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    wS, _ = backsolve_arrays(problem.A, problem.b, support, problem.ridge, w_ref)
+    wS, _ = backsolve_support(problem.quadratic, support)
     w = np.zeros(problem.n_features)
     w[support] = wS
     return w

@@ -208,3 +208,11 @@ AUTO_MEMORY_FRACTION = 0.6
 #: model predicts for removing every weight, in loss units) is far below what a float32 loss can
 #: resolve: the model ranks weights by rounding noise.
 NEGLIGIBLE_FISHER = 1e-10
+
+# ------------------------------------------------------ layer-wise problems (gram.py, layerwise)
+#: Relative residual at which the conjugate-gradient refit of a layer's rows stops: the rows
+#: are then far closer to their least-squares optimum than float32 weights can store.
+LAYERWISE_CG_RTOL = 1e-7
+#: How far ``sparsity`` may differ from an N:M pattern's density and still name the same
+#: budget (a float written out by a user, e.g. 0.5 for 2:4).
+PATTERN_SPARSITY_ATOL = 1e-9

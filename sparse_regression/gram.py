@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
+from .constants import IMPROVEMENT_RTOL, LAYERWISE_CG_RTOL, TINY
 from .nm import NM, LayerK, RowK, pattern_mask
 
 __all__ = [
@@ -241,7 +242,13 @@ def backsolve_rows(problem: LayerProblem, mask, rows=None) -> np.ndarray:
 
 
 def cg_rows(
-    problem: LayerProblem, mask, W0=None, rows=None, *, max_iter: int = 100, rtol: float = 1e-7
+    problem: LayerProblem,
+    mask,
+    W0=None,
+    rows=None,
+    *,
+    max_iter: int = 100,
+    rtol: float = LAYERWISE_CG_RTOL,
 ) -> np.ndarray:
     """Minimise every row's objective on a fixed mask by batched Jacobi-preconditioned CG.
 
@@ -369,7 +376,7 @@ def admm_mask(
         if it % update_every == 0:
             changed = int(np.count_nonzero(mask != ref_mask))
             ref_mask = mask
-            gap = float(np.linalg.norm(W - D)) / max(float(np.linalg.norm(D)), 1e-30)
+            gap = float(np.linalg.norm(W - D)) / max(float(np.linalg.norm(D)), TINY)
             if changed == 0 and gap < 1e-3:
                 break
             factor = 1.3 if changed >= 0.1 * n_keep else 1.2 if changed >= 0.005 * n_keep else 1.1
@@ -409,7 +416,7 @@ def iht_rows(problem: LayerProblem, pattern, W0, *, max_iter: int = 10) -> tuple
         if coupled:
             better = np.full(W.shape[0], fn.sum() < f.sum())
         else:
-            better = fn < f * (1 - 1e-12)
+            better = fn < f * (1 - IMPROVEMENT_RTOL)
         if not better.any():
             if scale.max() < 1e-3:
                 break
@@ -482,7 +489,7 @@ def nm_swap_rows(
             best = np.argmin(flat, axis=1)
             best_delta = flat[np.arange(c), best]
             f_r = problem.row_objectives(W[r], rows=r)
-            moving = best_delta < -1e-12 * np.maximum(f_r, 1e-300)
+            moving = best_delta < -IMPROVEMENT_RTOL * np.maximum(f_r, TINY)
             if not moving.any():
                 continue
             gsel, rem = np.divmod(best, n * (m - n))

@@ -139,9 +139,12 @@ def solve(
     tol : float
         Relative decrease below which the support is treated as settled (then backsolved).
     local_search : bool
-        Run the exact swap search. It is skipped (reason in ``info["local_search_skipped"]``)
-        when its memory ``24 k p`` bytes exceeds ``SWAP_MEMORY_LIMIT`` or one move costs more
-        than ``SWAP_MAX_WORK`` multiply-adds.
+        Run a swap search. The exact one over all columns runs when its memory ``24 k p``
+        bytes is at most ``SWAP_MEMORY_LIMIT`` and its set-up at most ``SWAP_MAX_WORK``
+        multiply-adds; otherwise it falls back to the Woodbury-space pool search (ridge > 0)
+        or the working-set search (ridge = 0), named in ``info["local_search"]``. Only when
+        those are too expensive as well is it skipped (reason in
+        ``info["local_search_skipped"]``).
     active_set : bool
         Iterate on about 2k columns and grow the set by full-gradient checks.
     max_swaps : int, optional
@@ -248,16 +251,7 @@ def _solve(
         )
         info["active_set_rounds"] = rounds
     else:
-        res = iht(
-            problem.A,
-            problem.b,
-            k,
-            w,
-            ridge=problem.ridge,
-            w_ref=problem.w_ref if problem.has_w_ref else None,
-            max_iter=max_iter,
-            tol=tol,
-        )
+        res = iht(problem.quadratic, k, w, max_iter=max_iter, tol=tol)
         w, f, history, n_iter, converged = (
             res.coef,
             res.objective,
@@ -301,14 +295,10 @@ def _solve(
                 search, default_moves = _LARGE_SEARCHES[mode]
                 default_moves = getattr(C, default_moves)
                 res = search(
-                    problem.A,
-                    problem.b,
+                    problem.quadratic,
                     k,
                     w,
                     f,
-                    ridge=problem.ridge,
-                    w_ref=problem.w_ref if problem.has_w_ref else None,
-                    col_sq=problem.column_sq_norms(),
                     max_moves=max_swaps if max_swaps is not None else default_moves,
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),

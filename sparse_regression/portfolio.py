@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels as K
 from .constants import IMPROVEMENT_RTOL, PORTFOLIO_MAX_ROUNDS
 from .starts import omp_start, screening_start, splicing_start
 from .swap_check import check_swaps, splice
@@ -47,20 +46,16 @@ def portfolio_search(
     log=None,
 ):
     """Returns ``(w, f, incumbent objectives, swap_optimal)``; fills ``info``."""
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
+    q, k = problem.quadratic, problem.k
     p = problem.n_features
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
-    Atb = K.rmatvec(A, b)
-    gram = GramRows(A, max_rows=max(4 * k, memory_limit // (24 * p)))
-    common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb)
-    search = dict(common, gram=gram, max_moves=max_swaps, exact_every=exact_every)
+    gram = GramRows(q.A, max_rows=max(4 * k, memory_limit // (24 * p)))
+    search = dict(gram=gram, max_moves=max_swaps, exact_every=exact_every)
     incumbents: list[float] = []
     start_objectives = {}
     counts = {"n_swaps": 0, "n_adds": 0}
 
     def descend(w0, f0):
-        sw = swap_search(A, b, k, w0, f0, **search)
+        sw = swap_search(q, k, w0, f0, **search)
         counts["n_swaps"] += sw.n_swaps
         counts["n_adds"] += sw.n_adds
         return sw
@@ -70,13 +65,13 @@ def portfolio_search(
         if name == "iht":
             w0, f0 = w, f
         elif name == "forward":
-            w0, f0 = np.zeros(p), problem.objective(np.zeros(p))
+            w0, f0 = np.zeros(p), q.f_zero
         elif name == "omp":
-            w0, f0 = omp_start(A, b, k, ridge=ridge, w_ref=w_ref, col_sq=col_sq)
+            w0, f0 = omp_start(q, k)
         elif name == "splicing":
-            w0, f0 = splicing_start(A, b, k, **common)
+            w0, f0 = splicing_start(q, k)
         elif name == "screening":
-            w0, f0 = screening_start(A, b, k, **common)
+            w0, f0 = screening_start(q, k)
         else:
             raise ValueError(f"starts: unknown start {name!r}; choose from {STARTS}.")
         sw = descend(w0, f0)
@@ -95,18 +90,18 @@ def portfolio_search(
     perturbed = False
     check = None
     for _ in range(PORTFOLIO_MAX_ROUNDS):
-        check = check_swaps(A, b, k, best_w, best_f, gram=gram, **common)
+        check = check_swaps(q, k, best_w, best_f, gram=gram)
         nxt = check.improved
         if nxt is not None:
             n_checked_moves += 1
         elif splicing and check.g is not None:
-            nxt = splice(A, b, k, check, best_f, ridge=ridge, w_ref=w_ref, col_sq=col_sq)
+            nxt = splice(q, k, check, best_f)
             if nxt is not None:
                 n_spliced += 1
         if nxt is None and perturbation_rounds and not perturbed:
             perturbed = True
             w2, f2, imp = perturbation_search(
-                A, b, k, best_w, best_f, rounds=perturbation_rounds, rng=rng, **search
+                q, k, best_w, best_f, rounds=perturbation_rounds, rng=rng, **search
             )
             info["perturbation_rounds"] = perturbation_rounds
             info["perturbation_improvements"] = len(imp)
@@ -122,11 +117,11 @@ def portfolio_search(
         if log is not None:
             log(f"polish: F={best_f:.8g}")
     else:
-        check = check_swaps(A, b, k, best_w, best_f, gram=gram, **common)
+        check = check_swaps(q, k, best_w, best_f, gram=gram)
         if check.improved is not None:
             best_w, best_f = check.improved
             incumbents.append(best_f)
-            check = check_swaps(A, b, k, best_w, best_f, gram=gram, **common)
+            check = check_swaps(q, k, best_w, best_f, gram=gram)
     info.update(counts)
     info["splices"] = n_spliced
     info["checked_moves"] = n_checked_moves

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from . import _kernels as K
+from .quadratic import Quadratic
 
 __all__ = ["SparseProblem"]
 
@@ -95,13 +96,24 @@ class SparseProblem:
             w_ref = _as_vector(w_ref, "w_ref", p)
             if not np.any(w_ref):
                 w_ref = None
-        self.A = A
-        self.b = b
         self.k = k
-        self.ridge = ridge
         self._w_ref = w_ref
+        #: The objective and its cached data (shared by :meth:`with_k` copies).
+        self.quadratic = Quadratic(A, b, ridge, w_ref)
 
     # ------------------------------------------------------------------ basic properties
+    @property
+    def A(self) -> np.ndarray:
+        return self.quadratic.A
+
+    @property
+    def b(self) -> np.ndarray:
+        return self.quadratic.b
+
+    @property
+    def ridge(self) -> float:
+        return self.quadratic.ridge
+
     @property
     def n_samples(self) -> int:
         return self.A.shape[0]
@@ -139,40 +151,25 @@ class SparseProblem:
 
     def residual(self, w) -> np.ndarray:
         """``A w - b`` in float64 (only the nonzeros of ``w`` are touched)."""
-        w = self._check_w(w)
-        idx = np.flatnonzero(w)
-        if 4 * idx.size > self.n_features:  # mostly nonzero: the dense product is cheaper
-            return K.matvec(self.A, w) - self.b
-        return K.matvec_cols(self.A, idx, w[idx]) - self.b
+        return self.quadratic.residual(self._check_w(w))
 
     def objective(self, w) -> float:
         """``F(w) = 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2`` (float64)."""
-        w = self._check_w(w)
-        r = self.residual(w)
-        f = 0.5 * float(r @ r)
-        if self.ridge:
-            d = w - self.w_ref
-            f += 0.5 * self.ridge * float(d @ d)
-        return f
+        return self.quadratic.value(self._check_w(w))
 
     def gradient(self, w) -> np.ndarray:
         """``grad F(w) = A^T (A w - b) + ridge (w - w_ref)`` (float64)."""
-        w = self._check_w(w)
-        g = K.rmatvec(self.A, self.residual(w))
-        if self.ridge:
-            g += self.ridge * (w - self.w_ref)
-        return g
+        return self.quadratic.gradient(self._check_w(w))
 
     def column_sq_norms(self) -> np.ndarray:
         """``||A_j||^2`` for every column, float64 (cached)."""
-        cached = getattr(self, "_col_sq", None)
-        if cached is None:
-            cached = K.col_sq_norms(self.A)
-            self._col_sq = cached
-        return cached
+        return self.quadratic.col_sq
 
     def with_k(self, k: int) -> SparseProblem:
-        """A copy of this problem (sharing ``A``, which is not scanned again) with another ``k``."""
-        return SparseProblem(
+        """A copy of this problem with another ``k``, sharing ``A`` (not scanned again) and the
+        cached data of :attr:`quadratic`."""
+        other = SparseProblem(
             self.A, self.b, k, ridge=self.ridge, w_ref=self._w_ref, check_finite=False
         )
+        other.quadratic = self.quadratic
+        return other

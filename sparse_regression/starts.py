@@ -25,35 +25,25 @@ import numpy as np
 import scipy.linalg as sla
 
 from . import _kernels as K
-from .backsolve import backsolve_arrays
+from .backsolve import backsolve_support
 from .constants import SPLICING_MAX_EXCHANGE, SPLICING_MAX_ITER, SWAP_COLLINEAR_RTOL, SWAP_RTOL
+from .quadratic import Quadratic
 
 __all__ = ["omp_start", "screening_start", "splicing_start"]
 
 _EPS_COLLINEAR = SWAP_COLLINEAR_RTOL
 
 
-def omp_start(
-    A: np.ndarray,
-    b: np.ndarray,
-    k: int,
-    *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-) -> tuple[np.ndarray, float]:
+def omp_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
     """OMP to k nonzeros (fewer if the remaining columns are collinear with the chosen ones).
 
     Returns ``(w, F(w))`` with ``w`` the exact minimiser on its support.
     """
+    A, ridge = q.A, q.ridge
     n, p = A.shape
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
-    scale = col_sq + ridge
-    ref = w_ref if (w_ref is not None and ridge) else None
-    ref_term = ridge * ref if ref is not None else np.zeros(p)
-    b = np.asarray(b, dtype=np.float64)
-    base = 0.5 * float(b @ b) + (0.5 * ridge * float(ref @ ref) if ref is not None else 0.0)
+    scale = q.col_sq + ridge
+    ref_term = q.ref_term
+    b = np.asarray(q.b, dtype=np.float64)
     k = min(k, p)
     L = np.zeros((k, k))
     AS = np.zeros((n, k))
@@ -89,71 +79,49 @@ def omp_start(
         r = b - AS[:, : s + 1] @ wS
     w = np.zeros(p)
     if not S:
-        return w, base
+        return w, q.f_zero
     idx = np.asarray(S, dtype=np.int64)
     order = np.argsort(idx)
     # one exact refit on the sorted support (the incremental factor drifts slightly)
-    wS_exact, f = backsolve_arrays(A, b, idx[order], ridge, w_ref)
+    wS_exact, f = backsolve_support(q, idx[order])
     w[idx[order]] = wS_exact
     return w, f
 
 
-def screening_start(
-    A: np.ndarray,
-    b: np.ndarray,
-    k: int,
-    *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    Atb: np.ndarray | None = None,
-) -> tuple[np.ndarray, float]:
+def screening_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
     """The k columns of largest ``g_j^2 / ||a~_j||^2`` at ``w = 0``, refitted exactly."""
-    p = A.shape[1]
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
-    if Atb is None:
-        Atb = K.rmatvec(A, b)
-    c = Atb + (ridge * w_ref if (w_ref is not None and ridge) else 0.0)
-    scale = col_sq + ridge
+    p = q.n_features
+    c = q.rhs
+    scale = q.col_sq + q.ridge
     score = np.zeros(p)
     ok = scale > 0
     score[ok] = c[ok] ** 2 / scale[ok]
     S = K.topk_abs(score, min(k, p))
     S = S[score[S] > 0]
-    wS, f = backsolve_arrays(A, b, S, ridge, w_ref)
+    wS, f = backsolve_support(q, S)
     w = np.zeros(p)
     w[S] = wS
     return w, f
 
 
 def splicing_start(
-    A: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    Atb: np.ndarray | None = None,
     c_max: int = SPLICING_MAX_EXCHANGE,
     max_iter: int = SPLICING_MAX_ITER,
 ) -> tuple[np.ndarray, float]:
     """abess-style splicing descent from :func:`screening_start`; ``(w, F(w))``, ``w`` exact
     on its support."""
-    p = A.shape[1]
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
-    w, f = screening_start(A, b, k, ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb)
-    scale = col_sq + ridge
+    p = q.n_features
+    w, f = screening_start(q, k)
+    scale = q.col_sq + q.ridge
     safe = np.where(scale > 0, scale, 1.0)
-    ref = w_ref if (w_ref is not None and ridge) else None
     for _ in range(max_iter):
         S = np.flatnonzero(w)
         if S.size == 0 or S.size >= p:
             break
-        r = K.matvec_cols(A, S, w[S]) - b
-        g = K.rmatvec(A, r) + (ridge * (w - ref) if ref is not None else ridge * w)
+        g = q.gradient(w)
         back = 0.5 * scale[S] * w[S] ** 2
         fwd = np.where(scale > 0, 0.5 * g * g / safe, -1.0)
         fwd[S] = -1.0
@@ -165,7 +133,7 @@ def splicing_start(
         best_f = f - SWAP_RTOL * abs(f)
         for c in range(1, c_top + 1):
             S_new = np.sort(np.concatenate([order_in[c:], top[:c]]))
-            wS, f_new = backsolve_arrays(A, b, S_new, ridge, w_ref)
+            wS, f_new = backsolve_support(q, S_new)
             if f_new < best_f:
                 best_f, best = f_new, (S_new, wS)
         if best is None:

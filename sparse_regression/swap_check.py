@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels as K
-from .backsolve import backsolve_arrays
+from .backsolve import backsolve_support
 from .constants import SWAP_CHECK_MAX_VERIFY, SWAP_COLLINEAR_RTOL, SWAP_RTOL
+from .quadratic import Quadratic
 from .swaps.single import GramRows, _SupportState
 
 __all__ = ["SwapCheck", "check_swaps", "splice"]
@@ -57,25 +58,20 @@ class SwapCheck:
     beta: np.ndarray | None = None
 
 
-def _exact(A, b, S, ridge, w_ref, p):
+def _exact(q, S):
     S = np.sort(np.asarray(S, dtype=np.int64))
-    wS, f = backsolve_arrays(A, b, S, ridge, w_ref)
-    w = np.zeros(p)
+    wS, f = backsolve_support(q, S)
+    w = np.zeros(q.n_features)
     w[S] = wS
     return w, f
 
 
 def check_swaps(
-    A: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     w: np.ndarray,
     f: float,
     *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    Atb: np.ndarray | None = None,
     gram: GramRows | None = None,
     rtol: float = SWAP_RTOL,
 ) -> SwapCheck:
@@ -83,15 +79,12 @@ def check_swaps(
 
     ``w`` must be the exact minimiser on its support and ``f = F(w)``.
     """
-    p = A.shape[1]
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
-    if Atb is None:
-        Atb = K.rmatvec(A, b)
+    p = q.n_features
     if gram is None:
-        gram = GramRows(A, max_rows=4 * k + 16)
+        gram = GramRows(q.A, max_rows=4 * k + 16)
+    ridge = q.ridge
+    col_sq, Atb, ref_term = q.col_sq, q.Atb, q.ref_term
     scale = col_sq + ridge
-    ref_term = (ridge * w_ref) if (ridge and w_ref is not None) else np.zeros(p)
     S = np.flatnonzero(w)
     s = S.size
     state = _SupportState(gram, [], max(k, 1), p, scale, ridge)
@@ -151,7 +144,7 @@ def check_swaps(
     for t in order[:MAX_VERIFY]:
         r, j = int(r_all[t]), int(j_all[t])
         S_new = np.append(S, j) if r < 0 else np.append(np.delete(S, r), j)
-        w_new, f_new = _exact(A, b, S_new, ridge, w_ref, p)
+        w_new, f_new = _exact(q, S_new)
         exact_best = max(exact_best, f - f_new)
         if f_new < f - tol:
             out.max_gain = f - f_new
@@ -174,16 +167,7 @@ def _splice_sizes(k: int) -> list[int]:
 
 
 def splice(
-    A: np.ndarray,
-    b: np.ndarray,
-    k: int,
-    check: SwapCheck,
-    f: float,
-    *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    rtol: float = SWAP_RTOL,
+    q: Quadratic, k: int, check: SwapCheck, f: float, *, rtol: float = SWAP_RTOL
 ) -> tuple[np.ndarray, float] | None:
     """Best exchange of m cheapest members for m best outsiders (m = 2, 3, 4, 6, ...), refitted
     exactly; ``(w, F)`` when it lowers F below ``f``, else None. ``check`` comes from
@@ -191,10 +175,8 @@ def splice(
     S, g, s_out, beta = check.support, check.g, check.s_out, check.beta
     if g is None or S.size < 2:
         return None
-    p = A.shape[1]
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
-    scale = col_sq + ridge
+    p = q.n_features
+    scale = q.col_sq + q.ridge
     outside = np.ones(p, dtype=np.bool_)
     outside[S] = False
     ok = outside & (s_out > _EPS_COLLINEAR * scale)
@@ -212,7 +194,7 @@ def splice(
         top = top[np.argsort(-gain[top])]
         for m in sizes:
             S_new = np.concatenate([cheap[m:], top[:m]])
-            w_new, f_new = _exact(A, b, S_new, ridge, w_ref, p)
+            w_new, f_new = _exact(q, S_new)
             if f_new < best_f:
                 best_f, best_w = f_new, w_new
     if best_w is None:

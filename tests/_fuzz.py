@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparse_regression import SparseProblem, solve
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.backsolve import backsolve_support
 
 DEGENERACIES = (
     "none",
@@ -146,10 +146,7 @@ def objective_tolerance(problem: SparseProblem, coef: np.ndarray) -> float:
 
 
 def support_objective(problem: SparseProblem, S) -> float:
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    return backsolve_arrays(
-        problem.A, problem.b, np.asarray(S, dtype=np.int64), problem.ridge, w_ref
-    )[1]
+    return backsolve_support(problem.quadratic, np.asarray(S, dtype=np.int64))[1]
 
 
 def enumeration_optimum(problem: SparseProblem) -> float:

@@ -29,7 +29,7 @@ BACKENDS = {
     "EnumerationSolver": "EnumerationSolver",
     "get_solver": "get",
 }
-TORCH = ["prune", "PruneReport", "make_permanent", "default_solver"]
+TORCH = ["prune", "PruneReport", "make_permanent", "default_solver", "load_masks"]
 
 
 @pytest.mark.parametrize("name", CORE)

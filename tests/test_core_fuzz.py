@@ -225,7 +225,8 @@ def test_issue13_backsolve_on_a_wide_support_never_forms_k_by_k(ridge):
     would need 3.2 GB); ridge = 0 gives the minimum-norm interpolant."""
     import tracemalloc
 
-    from sparse_regression.backsolve import backsolve_arrays
+    from sparse_regression.backsolve import backsolve_support
+    from sparse_regression.quadratic import Quadratic
 
     rng = np.random.default_rng(0)
     n, s = 6, 20_000
@@ -235,7 +236,7 @@ def test_issue13_backsolve_on_a_wide_support_never_forms_k_by_k(ridge):
     w_ref = rng.standard_normal(s)
     tracemalloc.start()
     try:
-        wS, f = backsolve_arrays(A, b, np.arange(s), ridge, w_ref if ridge else None)
+        wS, f = backsolve_support(Quadratic(A, b, ridge, w_ref if ridge else None), np.arange(s))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from sparse_regression import SparseProblem, solve
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.backsolve import backsolve_support
+from sparse_regression.quadratic import Quadratic
 from sparse_regression.starts import omp_start
 from sparse_regression.swap_check import check_swaps
 from sparse_regression.threads import resolve_n_jobs
@@ -25,7 +26,7 @@ def brute_force_max_gain(A, b, k, S, f, ridge=0.0, w_ref=None):
         moves += [(None, j) for j in outside]
     for i, j in moves:
         T = sorted([s for s in S if s != i] + [j])
-        _, f2 = backsolve_arrays(A, b, np.asarray(T), ridge, w_ref)
+        _, f2 = backsolve_support(Quadratic(A, b, ridge, w_ref), np.asarray(T))
         best = max(best, f - f2)
     return best
 
@@ -88,12 +89,13 @@ def test_check_swaps_matches_brute_force_on_random_supports():
         p = A.shape[1]
         s = int(rng.integers(1, k + 1))
         S = np.sort(rng.choice(p, s, replace=False))
-        wS, f = backsolve_arrays(A, b, S, ridge, w_ref)
+        q = Quadratic(A, b, ridge, w_ref)
+        wS, f = backsolve_support(q, S)
         w = np.zeros(p)
         w[S] = wS
         if np.any(wS == 0):
             continue
-        chk = check_swaps(A, b, k, w, f, ridge=ridge, w_ref=w_ref)
+        chk = check_swaps(q, k, w, f)
         gain = brute_force_max_gain(A, b, k, S, f, ridge, w_ref)
         scale = max(abs(f), 1.0)
         if gain > 1e-8 * scale:
@@ -110,7 +112,7 @@ def test_omp_start_matches_greedy_reference():
     A = rng.standard_normal((30, 40))
     b = rng.standard_normal(30)
     for ridge in (0.0, 0.5):
-        w, f = omp_start(A, b, 6, ridge=ridge)
+        w, f = omp_start(Quadratic(A, b, ridge), 6)
         # reference OMP: pick argmax |a_j^T r| / ||a~_j||, refit exactly
         S: list[int] = []
         r = b.copy()
@@ -119,7 +121,7 @@ def test_omp_start_matches_greedy_reference():
             score = c**2 / ((A**2).sum(0) + ridge)
             score[S] = -1
             S.append(int(np.argmax(score)))
-            wS, _ = backsolve_arrays(A, b, np.sort(S), ridge, None)
+            wS, _ = backsolve_support(Quadratic(A, b, ridge), np.sort(S))
             r = b - A[:, np.sort(S)] @ wS
         assert set(np.flatnonzero(w)) == set(S)
         assert f == pytest.approx(0.5 * r @ r + 0.5 * ridge * wS @ wS, rel=1e-10)

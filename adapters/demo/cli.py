@@ -70,13 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ridge",
         type=float,
         default=None,
-        help="relative ridge for chita/chita++ (default: 1e-3 for chita, 0.03 for chita++)",
+        help="relative ridge for chita/chita++ (default: prune's, 1e-3)",
     )
     d.add_argument(
         "--stages",
         type=int,
         default=None,
-        help="stages of chita++ (default: 8 from sparsity 0.9 up, 4 below)",
+        help="stages of chita++ (default: prune's, 8)",
     )
     d.add_argument(
         "--threads",

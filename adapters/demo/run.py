@@ -18,14 +18,16 @@ from .._require import require_torch
 
 torch = require_torch()
 
-__all__ = ["DemoConfig", "run_demo", "format_table", "METHOD_SETTINGS"]
+__all__ = ["DemoConfig", "run_demo", "format_table", "weights_file", "TRAIN_SETTINGS"]
 
-#: Per-method settings used by the demo (chosen on the demo; see docs/pruning.md).
-METHOD_SETTINGS = {
-    "magnitude": {},
-    "chita": {"ridge": 1e-3},
-    "chita++": {"ridge": 0.03},
-}
+#: How the demo trains MLPNet (AdamW, one-cycle schedule; deterministic given the seed).
+TRAIN_SETTINGS = {"epochs": 40, "lr": 1e-2}
+
+
+def weights_file(seed: int) -> str:
+    """File name of the demo's trained weights; it names the training settings, so a cache
+    written by other settings is never read back."""
+    return f"mlpnet_digits28_seed{seed}_e{TRAIN_SETTINGS['epochs']}_lr{TRAIN_SETTINGS['lr']:g}.pt"
 
 
 @dataclass
@@ -41,22 +43,14 @@ class DemoConfig:
     cache_dir: Path | None = None  # where the trained weights are cached (default: output)
 
 
-def chita_pp_stages(sparsity: float) -> int:
-    """Stages of the demo's chita++: 8 from 90% sparsity up, 4 below (where one stage is
-    already within half a point of the dense accuracy and each stage's large support is
-    costly)."""
-    return 8 if sparsity >= 0.9 else 4
-
-
-def _settings(method: str, cfg: DemoConfig, sparsity: float) -> dict:
-    kw = dict(METHOD_SETTINGS[method])
-    if method == "chita++":
-        kw["stages"] = chita_pp_stages(sparsity)
+def _settings(method: str, cfg: DemoConfig) -> dict:
+    """``prune``'s defaults (chita: ridge 1e-3; chita++: 8 stages, ridge 1e-3) unless the
+    command line overrides them; magnitude takes no settings."""
+    kw = {}
     for key, val in cfg.overrides.items():
-        if val is not None and (key in kw or method != "magnitude"):
-            if key == "stages" and method != "chita++":
-                continue
-            kw[key] = val
+        if val is None or method == "magnitude" or (key == "stages" and method != "chita++"):
+            continue
+        kw[key] = val
     return kw
 
 
@@ -77,12 +71,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     t0 = time.perf_counter()
     model, cached = load_or_train(
         MLPNet,
-        Path(cfg.cache_dir or out) / f"mlpnet_digits28_seed{cfg.seed}.pt",
+        Path(cfg.cache_dir or out) / weights_file(cfg.seed),
         data.X_train,
         data.y_train,
         seed=cfg.seed,
-        epochs=40,
-        lr=1e-2,
+        **TRAIN_SETTINGS,
     )
     t_train = time.perf_counter() - t0
     dense = {k: v.clone() for k, v in model.state_dict().items()}
@@ -100,7 +93,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     for method, s in bar:
         bar.set_postfix_str(f"{method} @ {s:g}")
         model.load_state_dict(dense)
-        kw = _settings(method, cfg, s)
+        kw = _settings(method, cfg)
         t0 = time.perf_counter()
         rep = prune(
             model,

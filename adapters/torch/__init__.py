@@ -12,6 +12,7 @@ from .._require import require_torch
 require_torch()
 
 from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
+from .mask_io import load_masks, save_masks  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -30,8 +31,10 @@ __all__ = [
     "StageRecord",
     "conv_grad_sample",
     "linear_grad_sample",
+    "load_masks",
     "make_permanent",
     "prune",
     "prune_layerwise",
     "resolve_targets",
+    "save_masks",
 ]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from solvers.layerwise import LAYER_METHODS, magnitude, prune_layer
+from sparse_regression.constants import PATTERN_SPARSITY_ATOL
 from sparse_regression.gram import GramAccumulator, LayerProblem
 from sparse_regression.nm import NM, LayerK, RowK, parse_pattern
 
@@ -210,7 +211,7 @@ def _group_blocks(names: list[str], order: list[str], blocks) -> list[list[str]]
 def _resolve_pattern(sparsity, pattern, allocation):
     nm = parse_pattern(pattern)
     if nm is not None:
-        if sparsity is not None and abs(float(sparsity) - (1 - nm.density)) > 1e-9:
+        if sparsity is not None and abs(float(sparsity) - (1 - nm.density)) > PATTERN_SPARSITY_ATOL:
             raise ValueError(
                 f"sparsity={sparsity} contradicts pattern {nm.n}:{nm.m} (sparsity "
                 f"{1 - nm.density:g}); pass one of them."

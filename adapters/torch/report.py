@@ -144,6 +144,13 @@ class PruneReport:
     def __str__(self) -> str:
         return self.summary()
 
+    def save_masks(self, path) -> None:
+        """Save :attr:`masks` with ``torch.save`` (a dict of full parameter name -> bool
+        tensor); :func:`adapters.torch.load_masks` re-applies them to another model copy."""
+        from .mask_io import save_masks
+
+        save_masks(self.masks, path)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable summary (everything except the mask tensors)."""
         return {

@@ -25,7 +25,7 @@ import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
-from ..backsolve import backsolve_arrays
+from ..backsolve import backsolve_support
 from ..constants import (
     LARGE_SEARCH_ROUNDS,
     SWAP_COLLINEAR_RTOL,
@@ -35,6 +35,7 @@ from ..constants import (
     WOODBURY_POOL_REFRESH,
     WOODBURY_POOL_REMOVE,
 )
+from ..quadratic import Quadratic
 from ..woodbury import support_factor, woodbury_sq_norms
 from .single import SwapResult
 
@@ -44,19 +45,20 @@ __all__ = ["woodbury_swap_search"]
 class _Pool:
     """Y = K^-1 A_C, Z = A_C^T Y, u = K^-1 c and v = A_C^T u for a candidate pool C."""
 
-    def __init__(self, A, b, S, C, ridge, w_ref, factor=None):
-        self.A, self.b, self.ridge, self.w_ref = A, b, ridge, w_ref
+    def __init__(self, q: Quadratic, S, C, factor=None):
+        self.q, self.ridge, self.w_ref = q, q.ridge, q.w_ref
+        w_ref = q.w_ref
         self.C = np.asarray(C, dtype=np.int64)
-        self.AC = np.asfortranarray(K.gather_columns(A, self.C).astype(np.float64))
+        self.AC = np.asfortranarray(K.gather_columns(q.A, self.C).astype(np.float64))
         self.w_ref_c = w_ref[self.C] if w_ref is not None else np.zeros(self.C.size)
         self.refresh(S, factor)
 
     def refresh(self, S, factor=None):
         """Recompute every maintained quantity for support S (sorted); ``factor`` is
-        ``support_factor(A, b, S, ...)`` when the caller already has it."""
+        ``support_factor(q, S)`` when the caller already has it."""
         self.S = np.asarray(S, dtype=np.int64)
         if factor is None:
-            factor = support_factor(self.A, self.b, self.S, self.ridge, self.w_ref)
+            factor = support_factor(self.q, self.S)
         _, self.c, self.L, self.u = factor
         self.Y = np.asfortranarray(sla.cho_solve((self.L, True), self.AC, check_finite=False))
         self.Z = np.asfortranarray(self.AC.T @ self.Y)
@@ -69,7 +71,7 @@ class _Pool:
         self.moves = 0
 
     def objective(self) -> float:
-        return 0.5 * self.ridge * (float(self.c @ self.u) + self.ref_out)
+        return 0.5 * self.ridge * (float(self.c @ self.u) + self.ref_out) + self.q.const
 
     def _rank1(self, t: int, sign: float) -> None:
         """K <- K + sign * a_t a_t^T for pool column t (Sherman-Morrison)."""
@@ -105,16 +107,17 @@ class _Pool:
         self.moves += 1
 
 
-def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add):
+def _candidates(q: Quadratic, S, w, n_remove, n_add):
     """Pool for one round: the n_remove support members with the smallest exact removal cost
     and the n_add outside columns with the largest exact addition gain. Also returns the
     support's ``support_factor``, which the pool reuses."""
+    A, ridge, w_ref = q.A, q.ridge, q.w_ref
     p = A.shape[1]
-    factor = support_factor(A, b, S, ridge, w_ref)
+    factor = support_factor(q, S)
     AS, _, L, u = factor
     X = sla.solve_triangular(L, AS, lower=True, check_finite=False)
-    q = np.einsum("ij,ij->j", X, X)
-    minv = np.maximum((1.0 - q) / ridge, np.finfo(float).tiny)
+    lev = np.einsum("ij,ij->j", X, X)  # a_i^T K^-1 a_i for the members
+    minv = np.maximum((1.0 - lev) / ridge, np.finfo(float).tiny)
     removal = 0.5 * w[S] ** 2 / minv
     members = S[np.argsort(removal, kind="stable")[: min(n_remove, S.size)]]
     # exact addition gains g_j^2 / (2 s_j), s_j = ridge (1 + a_j^T K^-1 a_j), for every column:
@@ -129,15 +132,11 @@ def _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add):
 
 
 def woodbury_swap_search(
-    A: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     w: np.ndarray,
     f: float,
     *,
-    ridge: float,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
     n_remove: int = WOODBURY_POOL_REMOVE,
     n_add: int = WOODBURY_POOL_ADD,
     max_moves: int = WOODBURY_MOVES,
@@ -151,18 +150,17 @@ def woodbury_swap_search(
     ``w`` must be the exact minimiser on its support. Returns the best point found, with
     ``swap_optimal=False`` (pools do not cover every pair).
     """
+    ridge, col_sq = q.ridge, q.col_sq
     if ridge <= 0:
         raise ValueError("woodbury_swap_search needs ridge > 0.")
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
     history = [f]
     n_swaps = n_adds = 0
     w = w.copy()
     eps = SWAP_COLLINEAR_RTOL
     for rnd in range(1, max_rounds + 1):
         S = np.flatnonzero(w)
-        C, factor = _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add)
-        pool = _Pool(A, b, S, C, ridge, w_ref, factor)
+        C, factor = _candidates(q, S, w, n_remove, n_add)
+        pool = _Pool(q, S, C, factor)
         support = set(S.tolist())
         moves = 0
         while moves < max_moves:
@@ -184,12 +182,12 @@ def woodbury_swap_search(
             if pool.moves >= refresh_every:
                 pool.refresh(sorted(support))
         S_new = np.array(sorted(support), dtype=np.int64)
-        wS, f_new = backsolve_arrays(A, b, S_new, ridge, w_ref)
+        wS, f_new = backsolve_support(q, S_new)
         if log is not None:
             log(f"woodbury swap round {rnd}: {moves} moves, F {f:.8g} -> {f_new:.8g}")
         if not f_new < f - rtol * abs(f):
             break
-        w = np.zeros(A.shape[1])
+        w = np.zeros(q.n_features)
         w[S_new] = wS
         f = f_new
         history.append(f)
