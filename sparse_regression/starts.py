@@ -5,9 +5,10 @@ All work on the ridge problem through its augmented columns ``a~_j = [a_j; sqrt(
 and ``b~ = [b; sqrt(ridge) w_ref]``, so ``F(w) = 1/2 ||A~ w - b~||^2``:
 
 * :func:`omp_start`: orthogonal matching pursuit over all p columns. Step t picks the column
-  of largest normalised correlation with the residual, ``g_j^2 / ||a~_j||^2``, and refits
-  exactly; the Cholesky factor ``L L^T = A~_S^T A~_S`` grows by one row per step (O(n s)), and
-  with ``z = L^-1 A~_S^T b~`` the objective is ``F = 1/2 ||b~||^2 - 1/2 ||z||^2``. One full
+  of largest correlation with the residual, ``|g_j|`` (scikit-learn's rule: columns are not
+  normalised, so on unit-norm columns it is the normalised rule too), and refits exactly;
+  the Cholesky factor ``L L^T = A~_S^T A~_S`` grows by one row per step (O(n s)), and with
+  ``z = L^-1 A~_S^T b~`` the objective is ``F = 1/2 ||b~||^2 - 1/2 ||z||^2``. One full
   product ``A^T r`` per step: O(k n p) in all.
 * :func:`screening_start`: the k columns of largest ``g_j^2 / ||a~_j||^2`` at w = 0 (sure
   independence screening), refitted.
@@ -55,7 +56,7 @@ def omp_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
     wS = np.zeros(0)
     while len(S) < k:
         c = K.rmatvec(A, r) + ref_term  # -g: A^T (b - A w) + ridge (w_ref - w) off S
-        score = np.where(blocked, -1.0, c * c / np.where(scale > 0, scale, 1.0))
+        score = np.where(blocked, -1.0, c * c)
         j = int(np.argmax(score))
         if score[j] <= 0.0:
             break
