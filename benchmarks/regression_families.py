@@ -273,14 +273,22 @@ def plot(rows, path):
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ax = axes[0]
+    seen = set()
     for i, fam in enumerate(FAMILIES):
         sub = [r for r in rows if r["family"] == fam]
         for m, mk in (("abess", "o"), ("omp", "s"), ("iht_1/L", "^"), ("skscope", "D")):
             vals = [r[m]["objective"] / r["chita"]["objective"] for r in sub if m in r]
             x = i + {"abess": -0.24, "omp": -0.08, "iht_1/L": 0.08, "skscope": 0.24}[m]
+            color = {"abess": "C0", "omp": "C1", "iht_1/L": "C2", "skscope": "C3"}[m]
             ax.scatter(
-                np.full(len(vals), x), vals, marker=mk, s=10, label=m if i == 0 else None
+                np.full(len(vals), x),
+                vals,
+                marker=mk,
+                s=10,
+                color=color,
+                label=m if m not in seen else None,
             )
+            seen.add(m)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(range(len(FAMILIES)), FAMILIES, rotation=20)
     ax.set_yscale("log")
@@ -300,6 +308,12 @@ def plot(rows, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def replot(path):
+    """Redraw the figure from a results JSON."""
+    path = Path(path)
+    plot(json.loads(path.read_text())["instances"], path.with_suffix(".png"))
 
 
 def main(argv=None):
