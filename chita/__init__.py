@@ -9,8 +9,9 @@ importable as they are:
 * from :mod:`solvers` (exact and baseline backends): :func:`verify`, :class:`Certificate`,
   :func:`get_solver` (``solvers.get``), :class:`MIPSolver`, :class:`EnumerationSolver`;
 * from :mod:`adapters.torch` (PyTorch; needs ``pip install "chita[torch]"``): :func:`prune`,
-  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`, :func:`load_masks`.
-  These are imported on first use, so ``import chita`` works without torch.
+  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`, :func:`load_masks`,
+  and the layer-wise :func:`prune_layerwise` / :class:`LayerwiseReport`. These are imported
+  on first use, so ``import chita`` works without torch.
 
 >>> import chita
 >>> report = chita.prune(model, (X, y), sparsity=0.9)          # doctest: +SKIP
@@ -37,12 +38,21 @@ from sparse_regression import (
 __version__ = package_version()
 
 #: Names served from :mod:`adapters.torch`, imported on first access (torch is optional).
-_TORCH_NAMES = ("prune", "PruneReport", "make_permanent", "default_solver", "load_masks")
+_TORCH_NAMES = (
+    "prune",
+    "PruneReport",
+    "make_permanent",
+    "default_solver",
+    "load_masks",
+    "prune_layerwise",
+    "LayerwiseReport",
+)
 
 __all__ = [
     "Certificate",
     "EnumerationSolver",
     "IHTSolver",
+    "LayerwiseReport",
     "MIPSolver",
     "PruneReport",
     "SparseLinearRegression",
@@ -56,6 +66,7 @@ __all__ = [
     "load_masks",
     "make_permanent",
     "prune",
+    "prune_layerwise",
     "solve",
     "verify",
 ]

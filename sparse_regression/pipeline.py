@@ -18,12 +18,19 @@ from sklearn.base import BaseEstimator
 
 from . import _kernels as K
 from . import constants as C
-from .active_set import active_set_iht
-from .iht import iht
+from .active_set import active_set_iht, run_iht
+from .budgeted_iht import project_support
 from .portfolio import DEFAULT_STARTS, STARTS, portfolio_search
 from .problem import SparseProblem
 from .solution import SparseSolution
-from .swaps import swap_search_cost, woodbury_swap_search, working_set_swap_search
+from .swaps import (
+    GramRows,
+    perturbation_search,
+    swap_search,
+    swap_search_cost,
+    woodbury_swap_search,
+    working_set_swap_search,
+)
 from .threads import blas_limit, resolve_n_jobs, thread_limit
 
 __all__ = ["solve", "IHTSolver"]
@@ -47,7 +54,9 @@ def _initial_point(problem: SparseProblem, w0) -> np.ndarray:
     if not np.all(np.isfinite(w0)):
         raise ValueError("w0 contains NaN or inf.")
     w = np.zeros(p)
-    if np.count_nonzero(w0) > k:
+    if problem.has_budget and not problem.is_feasible(w0):
+        keep = project_support(w0, k, problem.cost_levels, problem.budget)
+    elif np.count_nonzero(w0) > k:
         keep = K.topk_abs(w0, k)
     else:
         keep = np.flatnonzero(w0)
@@ -69,7 +78,7 @@ def _local_search_mode(problem) -> str:
     if mem <= C.SWAP_MEMORY_LIMIT and setup <= C.SWAP_MAX_WORK:
         return "full"
     if problem.ridge > 0:
-        work = n * n * (k + p)  # K = ridge I + A_S A_S^T, and ranking every column through it
+        work = n * n * k + n**3 // 3  # K = ridge I + A_S A_S^T and its factor
         if work <= C.WOODBURY_MAX_WORK:
             return "woodbury"
         return (
@@ -102,6 +111,51 @@ def _resolve_perturbations(n_perturbations, k, p):
     if n_perturbations < 0:
         raise ValueError(f"n_perturbations must be >= 0, got {n_perturbations}.")
     return int(n_perturbations)
+
+
+def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, info, verbose):
+    """Problems with a cost budget: swap search (moves that fit the budget) from the IHT point
+    and from the greedy (forward) start, then perturbations. (Without a budget the portfolio
+    of :mod:`.portfolio` runs instead.)
+
+    Returns (w, f, objective values of successive incumbents, swap_optimal).
+    """
+    q, A, k = problem.quadratic, problem.A, problem.k
+    # One cache of Gram rows serves every restart; it holds at most SWAP_MEMORY_LIMIT / 3.
+    gram = GramRows(A, max_rows=max(4 * k, C.SWAP_MEMORY_LIMIT // (24 * problem.n_features)))
+    common = dict(gram=gram, max_moves=max_swaps)
+    # float64 A: the incrementally updated factors are float64-exact, so moves are checked by
+    # an exact backsolve every few moves; float32 A: its Gram rows come from float32 BLAS
+    # products, so every move is.
+    common["exact_every"] = C.EXACT_EVERY_FLOAT64 if A.dtype == np.float64 else 1
+    if problem.has_budget:  # moves only if they fit the cost budget
+        common["costs"], common["budget"] = problem.costs, problem.budget
+    incumbents = []
+
+    sw = swap_search(q, k, w, f, **common)
+    w, f, swap_optimal = sw.coef, sw.objective, sw.swap_optimal
+    incumbents.extend(sw.history[1:])
+    info["n_swaps"], info["n_adds"] = sw.n_swaps, sw.n_adds
+    _log(verbose, f"swap search: F={f:.8g} ({sw.n_swaps} swaps, {sw.n_adds} additions)")
+
+    # Second start: exact forward selection from the empty support, then swaps.
+    f0 = problem.objective(np.zeros(problem.n_features))
+    gr = swap_search(q, k, np.zeros(problem.n_features), f0, **common)
+    info["greedy_start_objective"] = gr.objective
+    if gr.objective < f - C.IMPROVEMENT_RTOL * abs(f):
+        w, f, swap_optimal = gr.coef, gr.objective, gr.swap_optimal
+        incumbents.append(f)
+        _log(verbose, f"greedy start improves: F={f:.8g}")
+
+    rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
+    if rounds and swap_optimal:
+        rng = _as_generator(random_state)
+        w, f, imp = perturbation_search(q, k, w, f, rounds=rounds, rng=rng, **common)
+        incumbents.extend(imp)
+        info["perturbation_rounds"] = rounds
+        info["perturbation_improvements"] = len(imp)
+        _log(verbose, f"{rounds} perturbation rounds: F={f:.8g} ({len(imp)} improvements)")
+    return w, f, incumbents, swap_optimal
 
 
 def solve(
@@ -251,7 +305,7 @@ def _solve(
         )
         info["active_set_rounds"] = rounds
     else:
-        res = iht(problem.quadratic, k, w, max_iter=max_iter, tol=tol)
+        res = run_iht(problem, problem.quadratic, w, max_iter=max_iter, tol=tol)
         w, f, history, n_iter, converged = (
             res.coef,
             res.objective,
@@ -268,11 +322,24 @@ def _solve(
     optimality = "stationary"
     if local_search:
         mode = _local_search_mode(problem)
+        if problem.has_budget and mode in _LARGE_SEARCHES:
+            mode = f"the {mode} swap search has no cost budget"
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
         with blas_limit(C.LOCAL_SEARCH_BLAS_THREADS):
-            if mode == "full":
+            if mode == "full" and problem.has_budget:
+                w, f, incumbents, swap_optimal = _local_search(
+                    problem,
+                    w,
+                    f,
+                    max_swaps=max_swaps,
+                    n_perturbations=n_perturbations,
+                    random_state=random_state,
+                    info=info,
+                    verbose=verbose,
+                )
+            elif mode == "full":
                 rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
                 w, f, incumbents, swap_optimal = portfolio_search(
                     problem,
@@ -294,6 +361,7 @@ def _solve(
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
                 default_moves = getattr(C, default_moves)
+                stats, p_all = {}, problem.n_features
                 res = search(
                     problem.quadratic,
                     k,
@@ -302,7 +370,10 @@ def _solve(
                     max_moves=max_swaps if max_swaps is not None else default_moves,
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
+                    **({"stats": stats} if mode == "woodbury" else {}),
                 )
+                if stats.get("ranked", p_all) < p_all - k:
+                    info["swap_ranking"] = f"screened: {stats['ranked']} of {p_all} ranked exactly"
                 w, f, incumbents = res.coef, res.objective, res.history[1:]
                 # the working-set search certifies over all p columns; the pool search does not
                 swap_optimal = res.swap_optimal
@@ -336,6 +407,7 @@ def _solve(
         optimality=optimality,
         solver="iht",
         info=info,
+        cost=problem.support_cost(w) if problem.has_budget else None,
     )
 
 

@@ -29,7 +29,15 @@ BACKENDS = {
     "EnumerationSolver": "EnumerationSolver",
     "get_solver": "get",
 }
-TORCH = ["prune", "PruneReport", "make_permanent", "default_solver", "load_masks"]
+TORCH = [
+    "prune",
+    "PruneReport",
+    "make_permanent",
+    "default_solver",
+    "load_masks",
+    "prune_layerwise",
+    "LayerwiseReport",
+]
 
 
 @pytest.mark.parametrize("name", CORE)

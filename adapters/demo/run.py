@@ -87,7 +87,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     prune(model, calib, sparsity=0.9, n_samples=cfg.n_samples, progress=False)
     model.load_state_dict(dense)
 
-    runs = []
+    runs, n_used = [], set()
     jobs = [(m, s) for m in cfg.methods for s in cfg.sparsities]
     bar = tqdm(jobs, desc="chita demo", disable=not cfg.progress, unit="run")
     for method, s in bar:
@@ -106,6 +106,8 @@ def run_demo(cfg: DemoConfig) -> dict:
             **kw,
         )
         elapsed = time.perf_counter() - t0
+        if method != "magnitude":
+            n_used.add(rep.n_samples)
         runs.append(
             {
                 "method": method,
@@ -118,13 +120,17 @@ def run_demo(cfg: DemoConfig) -> dict:
                 "objective_magnitude": rep.objective_magnitude,
                 "objective": rep.objective,
                 "achieved_sparsity": rep.achieved_sparsity,
+                "n_samples_used": rep.n_samples if method != "magnitude" else None,
+                "warnings": rep.warnings,
             }
         )
     model.load_state_dict(dense)
     result = {
         "model": "MLPNet 784-40-20-10 (no bias)",
         "data": "sklearn digits upsampled to 28x28, 1200 train / 597 test (stratified)",
-        "n_samples": cfg.n_samples,
+        # samples actually used for the Fisher (the data may have fewer than requested)
+        "n_samples": max(n_used) if n_used else min(cfg.n_samples, len(calib[0])),
+        "n_samples_requested": cfg.n_samples,
         "seed": cfg.seed,
         "threads": cfg.threads,
         "dense_test_accuracy": dense_acc,
@@ -147,7 +153,13 @@ def format_table(result: dict) -> str:
     head = "| sparsity | " + " | ".join(f"{m} acc (time)" for m in methods) + " |"
     lines = [
         f"dense MLPNet test accuracy: {100 * result['dense_test_accuracy']:.1f}% "
-        f"(n_samples={result['n_samples']})",
+        f"(n_samples={result['n_samples']} used"
+        + (
+            f", {result['n_samples_requested']} requested"
+            if result.get("n_samples_requested", result["n_samples"]) != result["n_samples"]
+            else ""
+        )
+        + ")",
         head,
         "|" + "---|" * (len(methods) + 1),
     ]

@@ -31,8 +31,11 @@ from torch import nn
 from sparse_regression import IHTSolver
 from sparse_regression.threads import resolve_n_jobs
 
-from .allocation import stage_sparsities, topk_mask
+from .allocation import n_zeros, stage_sparsities, topk_mask
+from .executors import EXECUTORS, require_ray
 from .fisher import collect_samples
+from .flops import flop_costs, knapsack_mask, resolve_flop_budget
+from .holdout import calibration_split
 from .masks import MASK_MODES, write_back
 from .memory import parse_memory_limit
 from .planning import ProblemRange, allocate, check_layer_k, plan_groups, plan_problems
@@ -44,10 +47,12 @@ from .validity import check_finite_weights
 
 __all__ = ["prune", "METHODS", "SCOPES", "CHITA_PP_STAGES", "default_solver"]
 
-METHODS = ("magnitude", "chita", "chita++")
-#: Stages of ``method="chita++"`` when ``stages`` is not given. Measured on the demo's MLPNet
-#: (benchmarks/chita_pp_stages.py, docs/pruning.md): 8 cubic stages gain 4-31 points over one
-#: stage at 90-98% sparsity; 16 gain little more at twice the cost.
+METHODS = ("magnitude", "chita", "chita++", "falcon", "falcon++")
+#: Methods that take a FLOP budget (``falcon``/``falcon++`` need one).
+FLOP_METHODS = ("magnitude", "falcon", "falcon++")
+#: Stages of ``method="chita++"`` (and ``"falcon++"``) when ``stages`` is not given. Measured on
+#: the demo's MLPNet (benchmarks/chita_pp_stages.py, docs/pruning.md): 8 cubic stages gain 4-31
+#: points over one stage at 90-98% sparsity; 16 gain little more at twice the cost.
 CHITA_PP_STAGES = 8
 SCOPES = ("global", "layer")
 
@@ -85,9 +90,40 @@ def _is_real(val) -> bool:
 
 
 def _check_args(
-    *, sparsity, method, scope, n_samples, ridge, block_size, stages, mask_mode, solver, progress
+    *,
+    sparsity,
+    method,
+    scope,
+    n_samples,
+    ridge,
+    block_size,
+    stages,
+    mask_mode,
+    solver,
+    progress,
+    flop_budget=None,
 ) -> None:
     """ValueError naming the argument and the fix for the first bad argument of ``prune``."""
+    if flop_budget is not None:
+        if method not in FLOP_METHODS:
+            raise ValueError(
+                f"flop_budget works with method in {FLOP_METHODS}, got method={method!r}; use "
+                "method='falcon' for the FLOP-aware CHITA solve."
+            )
+        if scope != "global":
+            raise ValueError(
+                "flop_budget needs scope='global' (the budget is shared by all layers), got "
+                f"scope={scope!r}."
+            )
+    elif method in ("falcon", "falcon++"):
+        raise ValueError(
+            f"method={method!r} needs flop_budget= (a fraction in (0, 1] of the dense MACs or an "
+            "int number of MACs)."
+        )
+    if sparsity is None and flop_budget is None:
+        raise ValueError("sparsity is required unless a flop_budget is given.")
+    if sparsity is None:
+        sparsity = 0.0
     checks = [
         (_is_real(sparsity), f"sparsity must be a number in [0, 1), got {sparsity!r}."),
         (
@@ -114,8 +150,8 @@ def _check_args(
             f"ridge must be a finite number >= 0 (relative to mean diag(A^T A)), got {ridge!r}.",
         ),
         (
-            stages in (None, 1) or method == "chita++",
-            f"stages={stages} needs method='chita++' (got method={method!r}).",
+            stages in (None, 1) or method in ("chita++", "falcon++"),
+            f"stages={stages} needs method='chita++' or 'falcon++' (got method={method!r}).",
         ),
         (mask_mode in MASK_MODES, f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}."),
         (
@@ -141,8 +177,10 @@ def prune(
     model: nn.Module,
     data=None,
     *,
-    sparsity: float,
+    sparsity: float | None = None,
     method: str = "chita",
+    flop_budget=None,
+    example_input=None,
     loss_fn: Callable | None = None,
     n_samples: int = 500,
     targets=None,
@@ -158,6 +196,7 @@ def prune(
     memory_limit="auto",
     progress: bool = True,
     random_state=None,
+    executor: str = "serial",
     n_jobs: int | None = None,
 ) -> PruneReport:
     """Prune ``model`` to ``sparsity`` by CHITA (L0-constrained least squares on the empirical
@@ -169,10 +208,28 @@ def prune(
     per-layer table, objectives and timings. On any error the model is left as it was.
     ``n_jobs`` sets the threads of the default solver's kernels (scikit-learn's convention:
     None means 1, -1 all cores; the masks do not depend on it beyond float rounding).
+
+    FLOP budgets (FALCON): ``flop_budget`` is a float in (0, 1] (fraction of the targets' dense
+    multiply-adds per sample kept) or an int (absolute MACs). Per-weight costs come from
+    :func:`~adapters.torch.flops.flop_costs` on ``example_input`` (default: two samples of
+    ``data``). ``sparsity`` is then optional (only the FLOP constraint without it). Methods:
+    ``"falcon"`` (the CHITA solve under both budgets), ``"falcon++"`` (``stages`` stages, both
+    budgets on the schedule, the Fisher recomputed each stage) and ``"magnitude"`` (the
+    knapsack on w^2: FLOP-aware magnitude pruning). Needs ``scope="global"``; in block mode the
+    budget is split across blocks as the FLOP-aware magnitude knapsack splits it.
+
     ``stages`` defaults to 1 for chita and, for chita++, to ``CHITA_PP_STAGES`` (8) or the
     length of an explicit ``schedule``.
+
+    ``executor="ray"`` runs the independent group solves of block mode (each group's slice of
+    the Fisher and its solves) as Ray tasks, with results identical to ``"serial"``
+    (``adapters/torch/executors.py``; needs ``chita[ray]``).
     """
     t_start = time.perf_counter()
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
+    if executor == "ray":
+        require_ray()
     _check_args(
         sparsity=sparsity,
         method=method,
@@ -184,10 +241,12 @@ def prune(
         mask_mode=mask_mode,
         solver=solver,
         progress=progress,
+        flop_budget=flop_budget,
     )
     resolve_n_jobs(n_jobs)  # ValueError naming n_jobs before anything is touched
-    sparsity = float(sparsity)
-    if stages is None and method == "chita++":
+    sparsity_given = sparsity is not None
+    sparsity = float(sparsity) if sparsity_given else 0.0
+    if stages is None and method in ("chita++", "falcon++"):
         stages = CHITA_PP_STAGES if isinstance(schedule, str) else len(list(schedule))
     elif stages is None:
         stages = 1
@@ -199,7 +258,26 @@ def prune(
     slices = [(int(a), int(b)) for a, b in zip(offs[:-1], offs[1:], strict=True)]
     total = int(offs[-1])
     check_layer_k(tlist, slices, sparsity, scope)
-    guard = scope == "global"
+    guard = scope == "global" and flop_budget is None
+    costs = flop_sched = None
+    macs_per_weight = {}
+    if flop_budget is not None:
+        if example_input is None:
+            example_input = collect_samples(data, 2, _device(model), None)[0][0]
+        macs_per_weight = flop_costs(model, example_input, targets, ignore)
+        costs = np.concatenate([np.full(t.numel, macs_per_weight[t.name]) for t in tlist])
+        dense_macs = float(costs.sum())
+        budget_abs = resolve_flop_budget(flop_budget, dense_macs)
+        # both budgets follow the schedule: the removed fraction of MACs like the sparsity
+        removed = stage_sparsities(
+            1.0 - budget_abs / dense_macs,
+            stages,
+            schedule if isinstance(schedule, str) else "cubic",
+        )
+        flop_sched = [(1.0 - r) * dense_macs for r in removed]
+        flop_sched[-1] = budget_abs
+        if not sparsity_given:
+            sched = [0.0] * stages
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     if solver is None:
         solver = default_solver(stages == 1 and block_size is None, random_state, n_jobs)
@@ -208,22 +286,38 @@ def prune(
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
     notes: list[str] = []
     history: list[StageRecord] = []
-    n_used, peak_bytes = 0, 0
+    n_used, peak_bytes, n_holdout = 0, 0, 0
     try:
         w = flat_weights(tlist)
-        if method == "magnitude":
+        if method == "magnitude" and costs is not None:
+            k = total - n_zeros(sparsity, total)
+            mask = knapsack_mask(w, costs, k, flop_sched[-1])
+            w = np.where(mask, w, 0.0)
+            history.append(StageRecord(1, sparsity, int(mask.sum()), 1))
+        elif method == "magnitude":
             mask = allocate(w, slices, [ProblemRange(0, total)], scope, sparsity, guard)[1]
             if scope == "global" and not np.array_equal(mask, topk_mask(np.abs(w), mask.sum())):
                 notes.append("guard: weights moved so that no layer is emptied")
             w = np.where(mask, w, 0.0)
             history.append(StageRecord(1, sparsity, int(mask.sum()), 1))
         else:
-            batches = collect_samples(data, n_samples, _device(model), random_state)
+            batches, holdout, independent = calibration_split(
+                data, n_samples, _device(model), random_state
+            )
             n_used = sum(len(x) for x, _ in batches)
+            n_holdout = sum(len(x) for x, _ in holdout)
+            if not independent:
+                notes.append(
+                    f"reality check: data has no samples beyond the {n_used} Fisher samples; "
+                    f"the {n_holdout}-sample check slice reuses some of them"
+                )
             problems = plan_problems(slices, total, scope, block_size)
             block_mode = len(problems) > 1
             # Plan memory for the least sparse stage (largest k).
-            ks0, _ = allocate(w, slices, problems, scope, sched[0], guard)
+            if costs is None:
+                ks0, _ = allocate(w, slices, problems, scope, sched[0], guard)
+            else:
+                ks0 = [p.size for p in problems]
             groups, peak_bytes = plan_groups(
                 problems, ks0, n_used, limit, block_mode, max(p.size for p in problems)
             )
@@ -242,6 +336,11 @@ def prune(
                 solver=solver,
                 progress=progress,
                 notes=notes,
+                costs=costs,
+                flop_schedule=flop_sched,
+                cardinality=sparsity_given,
+                holdout=holdout,
+                executor=executor,
             )
             history, w, mask = run_stages(ctx, w, sched)
             for rec in history:
@@ -258,7 +357,12 @@ def prune(
         snapshot.restore()
         raise
     times["total"] = time.perf_counter() - t_start
-    layers = [LayerStats(t.name, t.shape, t.numel, int(masks[t.name].sum())) for t in tlist]
+    layers = [
+        LayerStats(
+            t.name, t.shape, t.numel, int(masks[t.name].sum()), macs_per_weight.get(t.name, 0.0)
+        )
+        for t in tlist
+    ]
     return PruneReport(
         method=method,
         sparsity=sparsity,
@@ -275,4 +379,7 @@ def prune(
         first_order=first_order,
         matrix_bytes=int(peak_bytes),
         notes=notes,
+        flop_budget=None if costs is None else float(flop_sched[-1]),
+        n_samples_requested=None if method == "magnitude" else n_samples,
+        n_holdout=n_holdout,
     )
