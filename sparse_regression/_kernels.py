@@ -22,6 +22,7 @@ import numba as nb
 import numpy as np
 from numba import prange
 
+from .constants import PARALLEL_MIN_WORK as _DEFAULT_MIN_WORK
 from .constants import PARALLEL_MIN_WORK_BY_KERNEL as _PARALLEL_MIN_WORK
 from .constants import SWAP_SKIP_MARGIN
 
@@ -207,7 +208,7 @@ _cols_sq = nb.njit(cache=True, fastmath=True, nogil=True)(_cols_sq_impl)
 
 def _pick(pair, work):
     serial, parallel, name = pair
-    if work >= _PARALLEL_MIN_WORK[name] and nb.get_num_threads() > 1:
+    if work >= _PARALLEL_MIN_WORK.get(name, _DEFAULT_MIN_WORK) and nb.get_num_threads() > 1:
         return parallel
     return serial
 
@@ -215,7 +216,7 @@ def _pick(pair, work):
 def _pick_nt(pair, work):
     """Kernel and thread count for the kernels that keep one accumulator per thread."""
     serial, parallel, name = pair
-    if work >= _PARALLEL_MIN_WORK[name]:
+    if work >= _PARALLEL_MIN_WORK.get(name, _DEFAULT_MIN_WORK):
         nt = nb.get_num_threads()
         if nt > 1:
             return parallel, nt

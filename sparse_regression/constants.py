@@ -18,7 +18,8 @@ from __future__ import annotations
 PARALLEL_MIN_WORK = 200_000
 #: The threshold of each parallel kernel (by name); a kernel's parallel twin runs only when
 #: the caller allows more than one thread (``n_jobs``) and its work passes this. All equal to
-#: PARALLEL_MIN_WORK until measured per kernel on an idle multi-core machine.
+#: PARALLEL_MIN_WORK until measured per kernel on an idle multi-core machine (a kernel missing
+#: here uses PARALLEL_MIN_WORK).
 PARALLEL_MIN_WORK_BY_KERNEL = {
     name: PARALLEL_MIN_WORK
     for name in (
@@ -28,6 +29,7 @@ PARALLEL_MIN_WORK_BY_KERNEL = {
         "rows_axpy_idx",
         "rows_sq",
         "best_swap",
+        "best_swap_budget",
         "swap_gradient",
     )
 }
