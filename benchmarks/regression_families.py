@@ -18,6 +18,7 @@ Times: each of chita and abess once idle (no process of ours competing) and once
 ``python -c "while 1: pass"`` runs; chita with ``n_jobs=-1`` (all cores) in both conditions on
 the first seed of each cell, for the choice of the default thread count.
 
+    pip install -c constraints.txt -e ".[all,anchors]"    # skscope, l0bnb (not in "all")
     python benchmarks/regression_families.py             # 54 cells x 5 seeds
     python benchmarks/regression_families.py --cells 6 --seeds 1   # quick look
 
