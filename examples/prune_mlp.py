@@ -47,7 +47,7 @@ def main() -> None:
         nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)
     )
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(10 if fast else 40):
+    for _ in range(5 if fast else 40):
         for xb, yb in train_loader:
             opt.zero_grad()
             nn.functional.cross_entropy(model(xb), yb).backward()
@@ -63,7 +63,7 @@ def main() -> None:
             train_loader,
             sparsity=0.8,
             method=method,
-            n_samples=200 if fast else 500,
+            n_samples=128 if fast else 500,
             progress=False,
             random_state=0,
         )

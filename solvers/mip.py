@@ -95,8 +95,10 @@ def _incumbent(problem: SparseProblem, w0) -> SparseSolution:
     if w0 is not None:
         tries = [IHTSolver().solve(problem, warm_start=w0)]
         order = np.argsort(-np.abs(w0), kind="stable")[: problem.k]
-        tries.append(make_solution(problem, backsolve(problem, order[w0[order] != 0])))
-        for name, cand in zip(("iht(warm_start)", "warm_start refitted"), tries, strict=True):
+        order = order[w0[order] != 0]
+        if not problem.has_budget or problem.costs[order].sum() <= problem.budget:
+            tries.append(make_solution(problem, backsolve(problem, order)))
+        for name, cand in zip(("iht(warm_start)", "warm_start refitted"), tries, strict=False):
             if cand.objective < best.objective:
                 best = cand
                 best.info["incumbent_source"] = name
@@ -205,7 +207,7 @@ class MIPSolver(BaseEstimator):
             "incumbent_source": inc.info.get("incumbent_source", "iht"),
         }
         gram = gram_data(problem)
-        if gram.f_zero == 0.0 or problem.k == p:
+        if gram.f_zero == 0.0 or (problem.k == p and not problem.has_budget):
             # F(0) = 0 <= F, or no sparsity constraint: the convex minimiser is optimal.
             coef = np.zeros(p) if gram.f_zero == 0.0 else backsolve(problem, np.arange(p))
             sol = make_solution(problem, coef, optimality="certified", status="optimal")
@@ -259,7 +261,7 @@ class MIPSolver(BaseEstimator):
         if res.u is not None:
             support = _support_from(res.z, res.u, problem.k)
             cand = make_solution(problem, backsolve(problem, support))
-            if cand.objective < best.objective:
+            if cand.objective < best.objective and problem.is_feasible(cand.coef):
                 best = cand
         box_lower = None
         if res.dual_bound is not None and np.isfinite(res.dual_bound):

@@ -88,6 +88,12 @@ def solve_scip(
         model.addCons(u[i] <= z[i], name=f"bigm_up_{i}")
         model.addCons(-u[i] <= z[i], name=f"bigm_lo_{i}")
     model.addCons(ps.quicksum(z) <= data.k, name="cardinality")
+    if data.costs is not None:
+        model.addCons(
+            ps.quicksum(float(data.costs[i]) * z[i] for i in range(p) if data.costs[i])
+            <= data.budget,
+            name="cost_budget",
+        )
     for i in J:
         model.addCons(u[i] * u[i] <= s[i] * z[i], name=f"perspective_{i}")
         model.addCons(s[i] <= z[i], name=f"perspective_cut_{i}")

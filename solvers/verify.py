@@ -74,6 +74,11 @@ def _check_coef(problem: SparseProblem, coef) -> np.ndarray:
             f"coef has {nnz} nonzeros but the problem allows at most k={k}; it is not "
             "feasible, so there is nothing to certify."
         )
+    if problem.has_budget and not problem.is_feasible(arr):
+        raise ValueError(
+            f"coef costs {problem.support_cost(arr):.6g} but the problem's budget is "
+            f"{problem.budget:.6g}; it is not feasible, so there is nothing to certify."
+        )
     return arr
 
 
@@ -110,7 +115,7 @@ def verify(
     max_subsets = check_positive_int("max_subsets", max_subsets)
     every = check_progress(progress)
     objective = problem.objective(coef)
-    n_sub = n_supports(problem.n_features, problem.k)
+    n_sub = n_supports(problem.n_features, problem.k, problem.has_budget)
     if every is not None:
         how = (
             "enumerating them"

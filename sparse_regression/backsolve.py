@@ -54,8 +54,8 @@ def _column_scales(X: np.ndarray) -> np.ndarray:
 
 
 def _least_squares(AS, b, ridge, ref_S):
-    """Least squares on the (augmented) system with equilibrated columns, in the smaller
-    space: ``lstsq`` when s <= n, the pseudo-inverse of the n x n ``K`` when s > n."""
+    """Least squares on the (augmented) system, in the smaller space: ``lstsq`` on
+    equilibrated columns when s <= n, the thin SVD of ``A_S`` (n x s) when s > n."""
     n, s = AS.shape
     if s <= n:
         if ridge:
@@ -66,21 +66,20 @@ def _least_squares(AS, b, ridge, ref_S):
             X, y = AS, b
         d = _column_scales(X)
         return sla.lstsq(X / d, y, lapack_driver="gelsd", check_finite=False)[0] / d
+    # s > n: the thin SVD A_S = U diag(sig) V^T (n x s, memory O(n s)) gives both cases
+    # without squaring the condition number as the n x n Gram would
     c = b - AS @ ref_S if ref_S is not None else b
     if ridge:
-        # K = A_S A_S^T + ridge I has eigenvalues >= ridge; clip the rounding of small ones
-        lam, V = np.linalg.eigh(AS @ AS.T)
-        lam = np.maximum(lam, 0.0) + ridge
-        wS = AS.T @ (V @ ((V.T @ c) / lam))
+        U, sig, Vt = sla.svd(AS, full_matrices=False, check_finite=False)
+        wS = Vt.T @ ((sig / (sig * sig + ridge)) * (U.T @ c))
         return wS + ref_S if ref_S is not None else wS
     # ridge = 0: any least-squares solution has the same F; equilibrated columns keep every
-    # column's scale, the pseudo-inverse of the n x n Gram drops numerically null directions
+    # column's scale, and singular values below n eps sig_max are numerically zero
     d = _column_scales(AS)
-    X = AS / d
-    lam, V = np.linalg.eigh(X @ X.T)
-    keep = lam > max(float(lam[-1]), 0.0) * n * np.finfo(float).eps
-    u = V[:, keep] @ ((V[:, keep].T @ c) / lam[keep])
-    return (X.T @ u) / d
+    U, sig, Vt = sla.svd(AS / d, full_matrices=False, check_finite=False)
+    keep = sig > (sig[0] if sig.size else 0.0) * n * np.finfo(float).eps
+    y = Vt[keep].T @ ((U[:, keep].T @ c) / sig[keep])
+    return y / d
 
 
 def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, float]:

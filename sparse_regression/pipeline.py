@@ -19,8 +19,8 @@ from threadpoolctl import threadpool_limits
 
 from . import _kernels as K
 from . import constants as C
-from .active_set import active_set_iht
-from .iht import iht
+from .active_set import active_set_iht, run_iht
+from .budgeted_iht import project_support
 from .problem import SparseProblem
 from .solution import SparseSolution
 from .swaps import (
@@ -53,7 +53,9 @@ def _initial_point(problem: SparseProblem, w0) -> np.ndarray:
     if not np.all(np.isfinite(w0)):
         raise ValueError("w0 contains NaN or inf.")
     w = np.zeros(p)
-    if np.count_nonzero(w0) > k:
+    if problem.has_budget and not problem.is_feasible(w0):
+        keep = project_support(w0, k, problem.cost_levels, problem.budget)
+    elif np.count_nonzero(w0) > k:
         keep = K.topk_abs(w0, k)
     else:
         keep = np.flatnonzero(w0)
@@ -123,6 +125,8 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
     # an exact backsolve every few moves; float32 A: its Gram rows come from float32 BLAS
     # products, so every move is.
     common["exact_every"] = C.EXACT_EVERY_FLOAT64 if A.dtype == np.float64 else 1
+    if problem.has_budget:  # moves only if they fit the cost budget
+        common["costs"], common["budget"] = problem.costs, problem.budget
     incumbents = []
 
     sw = swap_search(q, k, w, f, **common)
@@ -243,7 +247,7 @@ def solve(
         )
         info["active_set_rounds"] = rounds
     else:
-        res = iht(problem.quadratic, k, w, max_iter=max_iter, tol=tol)
+        res = run_iht(problem, problem.quadratic, w, max_iter=max_iter, tol=tol)
         w, f, history, n_iter, converged = (
             res.coef,
             res.objective,
@@ -260,6 +264,8 @@ def solve(
     optimality = "stationary"
     if local_search:
         mode = _local_search_mode(problem)
+        if problem.has_budget and mode in _LARGE_SEARCHES:
+            mode = f"the {mode} swap search has no cost budget"
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
@@ -322,6 +328,7 @@ def solve(
         optimality=optimality,
         solver="iht",
         info=info,
+        cost=problem.support_cost(w) if problem.has_budget else None,
     )
 
 

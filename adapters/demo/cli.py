@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         "0 keeps the libraries' defaults)",
     )
     d.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    d.add_argument(
+        "--flops",
+        action="store_true",
+        help="also run the FLOP-aware part: a small conv net pruned to fractions of its "
+        "multiply-adds by magnitude, FLOP-aware magnitude and falcon (demo_flops.png)",
+    )
     return p
 
 
@@ -120,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         result = run_demo(cfg)
         print(format_table(result))
+        if args.flops:
+            from .flops_demo import format_flops_table, run_flops_demo
+
+            flops = run_flops_demo(cfg.output, seed=args.seed, progress=not args.no_progress)
+            print(format_flops_table(flops))
+            print(f"FLOP-aware plot: {cfg.output / 'demo_flops.png'}")
         print(
             f"results: {cfg.output / 'demo_results.json'}, plot: {cfg.output / 'demo_accuracy.png'}"
         )

@@ -11,6 +11,7 @@ from .._require import require_torch
 
 require_torch()
 
+from .flops import flop_costs  # noqa: E402
 from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
 from .mask_io import load_masks, save_masks  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
@@ -24,6 +25,7 @@ __all__ = [
     "METHODS",
     "SCOPES",
     "default_solver",
+    "flop_costs",
     "LayerRecord",
     "LayerStats",
     "LayerwiseReport",

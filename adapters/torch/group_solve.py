@@ -48,6 +48,9 @@ class GroupJob:
     guard: bool  # the layer guard (one global problem only)
     progress: bool
     t_idx: int
+    #: FALCON: per-weight MACs over [lo, hi) and each problem's MAC budget (None: no budget).
+    costs: np.ndarray | None = None
+    budgets: list | None = None
 
 
 @dataclass
@@ -88,7 +91,7 @@ def _summary(sol) -> dict:
 def solve_group(job: GroupJob) -> GroupResult:
     """Build the group's A (n x (hi - lo), float32), solve each problem from the magnitude
     start with ``w_ref = w``; block mode: ridge relative to each block's own curvature."""
-    from .stages import finalize_solution  # the same checks as every other solve
+    from .stages import finalize_budget_solution, finalize_solution  # the same checks
 
     n = sum(len(x) for x, _ in job.batches)
     lo, hi = job.lo, job.hi
@@ -120,14 +123,17 @@ def solve_group(job: GroupJob) -> GroupResult:
     )
     res.time_gradients = time.perf_counter() - t0
     t0 = time.perf_counter()
-    for pb, k in zip(job.problems, job.ks, strict=True):
+    budgets = job.budgets or [None] * len(job.problems)
+    for pb, k, budget in zip(job.problems, job.ks, budgets, strict=True):
         a, b = pb.lo - lo, pb.hi - lo
+        costs_b = None if budget is None else job.costs[a:b]
         wb, start = job.w[a:b], job.w_mag[a:b]
         Ab = A[:, a:b]
         cs = col_sq[a:b] if job.block_mode else col_sq
         ridge_abs = job.ridge_rel * float(cs.mean())
         res.ridges.append(ridge_abs)
-        if k == 0 or k == pb.size:
+        all_fit = costs_b is None or costs_b.sum() <= budget
+        if k == 0 or (k == pb.size and all_fit):
             # nothing to solve: all pruned / all kept (magnitude values stand)
             if job.block_mode:
                 res.combiner.add(Ab, wb, start, start, start != 0, ridge_abs)
@@ -136,10 +142,17 @@ def solve_group(job: GroupJob) -> GroupResult:
         if job.first_order:
             bvec -= 1.0 / math.sqrt(n)
         # A was scanned for NaN/inf through its column norms (col_sq above).
-        prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=False)
+        prob = SparseProblem(
+            Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=False, costs=costs_b, budget=budget
+        )
         f_mag = prob.objective(start)
         sol = job.solver.solve(prob, warm_start=start.copy())
-        coef, support = finalize_solution(prob, sol, k, wb, job.slices, pb, job.guard, res.notes)
+        if prob.has_budget:
+            coef, support = finalize_budget_solution(prob, sol, pb)
+        else:
+            coef, support = finalize_solution(
+                prob, sol, k, wb, job.slices, pb, job.guard, res.notes
+            )
         res.obj_mag += f_mag
         res.obj += prob.objective(coef)
         if job.block_mode:

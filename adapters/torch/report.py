@@ -23,6 +23,16 @@ class LayerStats:
     shape: tuple[int, ...]
     numel: int
     kept: int
+    #: multiply-adds per sample of one weight (0 when no FLOP budget was given)
+    cost: float = 0.0
+
+    @property
+    def macs_dense(self) -> float:
+        return self.numel * self.cost
+
+    @property
+    def macs_kept(self) -> float:
+        return self.kept * self.cost
 
     @property
     def sparsity(self) -> float:
@@ -50,6 +60,7 @@ class StageRecord:
     time_solve: float = 0.0
     n_passes: int = 0
     solver: dict[str, Any] = field(default_factory=dict)
+    flop_budget: float | None = None
     #: Skipped or degraded parts of this stage, each with its reason.
     degraded: list[str] = field(default_factory=list)
     #: Block mode: held-out loss and full-model objective of each candidate, and the choice.
@@ -110,6 +121,7 @@ class PruneReport:
     first_order: bool = False
     matrix_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    flop_budget: float | None = None
     #: Samples requested (``n_samples``), and the size of the reality check's held-out slice.
     n_samples_requested: int | None = None
     n_holdout: int = 0
@@ -148,6 +160,15 @@ class PruneReport:
         return 1.0 - self.kept / self.total
 
     @property
+    def macs_dense(self) -> float:
+        """Dense multiply-adds per sample of the targets (0 without a FLOP budget)."""
+        return sum(layer.macs_dense for layer in self.layers)
+
+    @property
+    def macs_kept(self) -> float:
+        return sum(layer.macs_kept for layer in self.layers)
+
+    @property
     def objective_magnitude(self) -> float | None:
         return self.history[-1].objective_magnitude if self.history else None
 
@@ -166,16 +187,29 @@ class PruneReport:
             + (f" (+{self.n_holdout} held out)" if self.n_holdout else ""),
             f"{'parameter':<{w}}  {'shape':>18}  {'kept':>9}  {'total':>9}  {'sparsity':>8}",
         ]
+        flops = self.macs_dense > 0
+        if flops:
+            lines[0] += f", flop_budget={self.flop_budget:.6g} MACs"
+            lines[1] += f"  {'MACs before':>12}  {'MACs after':>12}"
         for layer in self.layers:
             shape = "x".join(str(s) for s in layer.shape)
-            lines.append(
+            line = (
                 f"{layer.name:<{w}}  {shape:>18}  {layer.kept:>9}  {layer.numel:>9}  "
                 f"{layer.sparsity:>8.4f}"
             )
-        lines.append(
+            if flops:
+                line += f"  {layer.macs_dense:>12.0f}  {layer.macs_kept:>12.0f}"
+            lines.append(line)
+        line = (
             f"{'total':<{w}}  {'':>18}  {self.kept:>9}  {self.total:>9}  "
             f"{self.achieved_sparsity:>8.4f}"
         )
+        if flops:
+            line += (
+                f"  {self.macs_dense:>12.0f}  {self.macs_kept:>12.0f}"
+                f"  ({self.macs_kept / self.macs_dense:.4f} of dense MACs kept)"
+            )
+        lines.append(line)
         if any(h.objective is not None for h in self.history):
             lines.append("stage  sparsity        k   objective(magnitude)   objective   solve s")
             for h in self.history:
@@ -232,6 +266,9 @@ class PruneReport:
             "objective_magnitude": self.objective_magnitude,
             "objective": self.objective,
             "matrix_bytes": self.matrix_bytes,
+            "flop_budget": self.flop_budget,
+            "macs_dense": self.macs_dense,
+            "macs_kept": self.macs_kept,
             "layers": [
                 {
                     "name": x.name,
@@ -239,6 +276,8 @@ class PruneReport:
                     "numel": x.numel,
                     "kept": x.kept,
                     "sparsity": x.sparsity,
+                    "macs_dense": x.macs_dense,
+                    "macs_kept": x.macs_kept,
                 }
                 for x in self.layers
             ],

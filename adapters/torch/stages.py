@@ -19,9 +19,10 @@ from torch import nn
 from sparse_regression import backsolve
 from sparse_regression.constants import TINY
 
-from .allocation import enforce_guard
+from .allocation import enforce_guard, n_zeros
 from .block_mode import BLOCK_MIN_RIDGE, DAMPING, damped, merge_combiners
 from .executors import run_groups
+from .flops import knapsack_mask
 from .group_solve import GroupJob
 from .holdout import holdout_loss
 from .planning import ProblemRange, allocate
@@ -56,6 +57,10 @@ class StageContext:
     notes: list[str]
     holdout: list[tuple]  # the reality check's held-out batches
     executor: str = "serial"  # who runs the group solves (executors.py)
+    #: FALCON: per-weight MACs, the MAC budget of each stage, and whether k also binds.
+    costs: np.ndarray | None = None
+    flop_schedule: list[float] | None = None
+    cardinality: bool = True
 
     @property
     def n_samples(self) -> int:
@@ -85,15 +90,34 @@ def run_stages(ctx: StageContext, w: np.ndarray, schedule) -> tuple[list, np.nda
     mask = np.ones(w.shape[0], dtype=bool)
     records = []
     for t_idx, s_t in enumerate(schedule, start=1):
-        rec, w, mask = run_stage(ctx, w, s_t, t_idx)
+        budget_t = None if ctx.flop_schedule is None else ctx.flop_schedule[t_idx - 1]
+        rec, w, mask = run_stage(ctx, w, s_t, t_idx, budget_t)
         records.append(rec)
         if t_idx < len(schedule):
             set_flat_weights(ctx.targets, w, ctx.slices)
     return records, w, mask
 
 
-def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
-    """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask).
+def _allocate_budget(ctx, w, s_t, budget_t):
+    """FALCON: the FLOP-aware magnitude start (knapsack on w^2 under both budgets) and, per
+    problem, its k (the start's count, or the block size when only the FLOP budget binds) and
+    its share of the budget (the start's cost in the block), so that blocks share the budget
+    as the knapsack splits it rather than evenly."""
+    total = w.shape[0]
+    k = total - n_zeros(s_t, total) if ctx.cardinality else total
+    mask = knapsack_mask(w, ctx.costs, k, budget_t)
+    ks, budgets = [], []
+    for pb in ctx.problems:
+        ks.append(int(mask[pb.lo : pb.hi].sum()) if ctx.cardinality else pb.size)
+        budgets.append(float(ctx.costs[pb.lo : pb.hi][mask[pb.lo : pb.hi]].sum()))
+    if len(ctx.problems) == 1:
+        ks, budgets = [k], [budget_t]
+    return ks, budgets, mask
+
+
+def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t=None):
+    """One pruning stage at sparsity ``s_t`` (and MAC budget ``budget_t``, FALCON) from weights
+    ``w``; returns (record, w, mask).
 
     The model's target weights equal ``w`` on entry and on exit. Block mode (more than one
     problem) keeps each block's update in the trusted region (:mod:`.block_mode`); every
@@ -101,9 +125,15 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
     """
     n = ctx.n_samples
     problems = ctx.problems
-    ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
+    if budget_t is None:
+        ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
+        budgets = [None] * len(problems)
+    else:
+        ks, budgets, mask_mag = _allocate_budget(ctx, w, s_t, budget_t)
     k_total = int(mask_mag.sum())
     rec = StageRecord(t_idx, s_t, k_total, len(problems), ridge=None, n_passes=0)
+    if budget_t is not None:
+        rec.flop_budget = float(budget_t)
     w_mag = np.where(mask_mag, w, 0.0)
     if k_total == w.shape[0]:
         return rec, w.copy(), mask_mag.copy()
@@ -141,6 +171,8 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
                 guard=ctx.guard and len(problems) == 1,
                 progress=ctx.progress,
                 t_idx=t_idx,
+                costs=None if ctx.costs is None else ctx.costs[lo:hi],
+                budgets=[budgets[i] for i in g],
             )
 
     results = run_groups(jobs(), ctx.executor)
@@ -189,6 +221,23 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
     return rec, w_new, mask_new
+
+
+def finalize_budget_solution(prob, sol, pb):
+    """Check a solver's answer to a FLOP-budgeted problem: finite, within both budgets (no
+    fill: a filled support could exceed the FLOP budget). Returns ``(coef, support)``."""
+    coef = np.asarray(getattr(sol, "coef", None), dtype=np.float64)
+    if coef.shape != (pb.size,) or not np.all(np.isfinite(coef)):
+        raise ValueError(
+            f"the solver returned coef of shape {coef.shape}; expected a finite vector of "
+            f"length {pb.size}."
+        )
+    if not prob.is_feasible(coef):
+        raise ValueError(
+            f"the solver's answer breaks the budgets: {np.count_nonzero(coef)} nonzeros for "
+            f"k={prob.k}, cost {prob.support_cost(coef):.6g} for budget {prob.budget:.6g}."
+        )
+    return coef, coef != 0
 
 
 def _collect_info(solver_info: dict, summary: dict, skipped: dict) -> None:

@@ -29,13 +29,17 @@ def perturbation_search(
     gram: GramRows | None = None,
     max_moves: int | None = None,
     exact_every: int = 1,
+    costs: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> tuple[np.ndarray, float, list]:
     """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
 
     Each round replaces between 1 and ``kick`` (drawn uniformly) random members of the
     incumbent's support by random outside coordinates, backsolves, and runs
     :func:`swap_search` from there. Returns the best point,
-    its objective and the incumbent objective after every improving round.
+    its objective and the incumbent objective after every improving round. With ``costs``
+    and ``budget`` the entering coordinates are drawn among those that still fit, so every
+    kicked support satisfies the budget.
     """
     p = q.n_features
     improvements = []
@@ -46,7 +50,18 @@ def perturbation_search(
             break
         out = rng.choice(S, size=m, replace=False)
         outside = np.flatnonzero(~np.isin(np.arange(p), S))
-        inn = rng.choice(outside, size=m, replace=False)
+        if costs is None:
+            inn = rng.choice(outside, size=m, replace=False)
+        else:
+            room = budget - float(costs[np.setdiff1d(S, out)].sum())
+            inn = []
+            for j in rng.permutation(outside):
+                if len(inn) == m:
+                    break
+                if costs[j] <= room:
+                    inn.append(j)
+                    room -= costs[j]
+            inn = np.asarray(inn, dtype=np.int64)
         S2 = np.sort(np.concatenate([np.setdiff1d(S, out), inn]))
         wS, f2 = backsolve_support(q, S2)
         w2 = np.zeros(p)
@@ -59,6 +74,8 @@ def perturbation_search(
             gram=gram,
             max_moves=max_moves,
             exact_every=exact_every,
+            costs=costs,
+            budget=budget,
         )
         if res.objective < f - IMPROVEMENT_RTOL * abs(f):
             w, f = res.coef, res.objective

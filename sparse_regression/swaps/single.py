@@ -30,8 +30,15 @@ import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
+from .._budget_kernels import best_add_budget, best_swap_budget
 from ..backsolve import backsolve_support
-from ..constants import SWAP_COLLINEAR_RTOL, SWAP_PIVOT_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
+from ..constants import (
+    BUDGET_RTOL,
+    SWAP_COLLINEAR_RTOL,
+    SWAP_PIVOT_RTOL,
+    SWAP_REFRESH_EVERY,
+    SWAP_RTOL,
+)
 from ..quadratic import Quadratic
 from ..woodbury import ridge_gram_cholesky
 
@@ -286,6 +293,8 @@ def swap_search(
     max_moves: int | None = None,
     exact_every: int = 1,
     rtol: float = SWAP_RTOL,
+    costs: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> SwapResult:
     """Swap (and fill) local search from ``w``, an exact minimiser on its support.
 
@@ -295,6 +304,9 @@ def swap_search(
     support is backsolved exactly (float64) only every m moves: a checkpoint is kept only if
     ``F`` really decreased, otherwise the search returns to the last checkpoint and continues
     with exact checks after every move. ``history`` holds exact values only.
+
+    With ``costs`` and ``budget`` (FALCON) a swap or an addition is scored only if the support
+    still fits ``sum_{i in S} costs_i <= budget`` afterwards; ``w`` must fit on entry.
     """
     A, ridge, Atb = q.A, q.ridge, q.Atb
     p = A.shape[1]
@@ -382,16 +394,38 @@ def swap_search(
 
         tol_abs = rtol * max(abs(f), tiny)
         move = None
+        if costs is not None:
+            room = budget - float(costs[Sarr].sum()) + BUDGET_RTOL * max(abs(budget), 1.0)
         if s < k:
-            j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
+            if costs is None:
+                j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
+            else:
+                j, delta = best_add_budget(
+                    g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL, costs, room
+                )
             if j >= 0 and delta < -tol_abs:
                 move = (None, int(j))
         if move is None and s:
             inv_root = 1.0 / np.sqrt(np.maximum(np.diag(state.Minv[:s, :s]), tiny))
             beta = wS * inv_root
-            r, j, delta = K.best_swap(
-                Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
-            )
+            if costs is None:
+                r, j, delta = K.best_swap(
+                    Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
+                )
+            else:
+                r, j, delta = best_swap_budget(
+                    Z,
+                    inv_root,
+                    beta,
+                    g,
+                    s_out,
+                    scale,
+                    in_support,
+                    SWAP_COLLINEAR_RTOL,
+                    costs,
+                    costs[Sarr],
+                    room,
+                )
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
         if move is None:
