@@ -11,6 +11,7 @@ from .._require import require_torch
 
 require_torch()
 
+from .batchnorm import recalibrate_batchnorm  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -29,5 +30,6 @@ __all__ = [
     "linear_grad_sample",
     "make_permanent",
     "prune",
+    "recalibrate_batchnorm",
     "resolve_targets",
 ]

@@ -31,6 +31,7 @@ from sparse_regression.linalg import column_sq_norms, matvec
 
 from .allocation import enforce_guard, guarded_topk, n_zeros, stage_sparsities
 from .allocation import topk_mask as _topk_mask
+from .batchnorm import batchnorm_layers, recalibrate_batchnorm
 from .fisher import build_matrix, collect_samples
 from .masks import MASK_MODES, write_back
 from .memory import format_bytes, parse_memory_limit, problem_bytes
@@ -124,6 +125,19 @@ def _check_args(
         )
     if not isinstance(progress, bool):
         raise ValueError(f"progress must be True or False, got {progress!r}.")
+
+
+def _want_recalibration(model, data, recalibrate_bn) -> bool:
+    if recalibrate_bn is None:
+        return data is not None and bool(batchnorm_layers(model))
+    if not isinstance(recalibrate_bn, bool):
+        raise ValueError(f"recalibrate_bn must be None, True or False, got {recalibrate_bn!r}.")
+    if recalibrate_bn and data is None:
+        raise ValueError(
+            "recalibrate_bn=True needs data (training inputs to re-estimate the BatchNorm "
+            "statistics); pass data or recalibrate_bn=False."
+        )
+    return recalibrate_bn
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -304,6 +318,7 @@ def prune(
     memory_limit="auto",
     progress: bool = True,
     random_state=None,
+    recalibrate_bn: bool | None = None,
 ) -> PruneReport:
     """Prune ``model`` to ``sparsity`` by CHITA (L0-constrained least squares on the empirical
     Fisher), CHITA++ (multi-stage) or global magnitude pruning.
@@ -312,11 +327,16 @@ def prune(
     weights become zero (per target for ``scope="layer"``); the model's weights and masks are
     written back per ``mask_mode``; the returned :class:`PruneReport` has the masks, the
     per-layer table, objectives and timings. On any error the model is left as it was.
+
+    ``recalibrate_bn`` (default: on when the model has BatchNorm layers and ``data`` is given)
+    re-estimates the BN running statistics on ``data`` after pruning
+    (:func:`recalibrate_batchnorm`); ``report.bn_samples`` says how many inputs it used.
     """
     t_start = time.perf_counter()
     _check_args(
         sparsity, method, scope, n_samples, ridge, block_size, stages, mask_mode, solver, progress
     )
+    recal = _want_recalibration(model, data, recalibrate_bn)
     sparsity = float(sparsity)
     sched = stage_sparsities(sparsity, stages, schedule)
     limit = parse_memory_limit(memory_limit)
@@ -334,7 +354,7 @@ def prune(
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
     notes: list[str] = []
     history: list[StageRecord] = []
-    n_used, peak_bytes = 0, 0
+    n_used, peak_bytes, bn_samples = 0, 0, 0
     try:
         w = _flat(tlist)
         if method == "magnitude":
@@ -386,6 +406,18 @@ def prune(
             values[t.name] = torch.from_numpy(w[a:b]).reshape(t.shape)
         write_back(tlist, values, masks, mask_mode)
         times["writeback"] = time.perf_counter() - t0
+        if recal:
+            t0 = time.perf_counter()
+            seed = 0 if random_state is None else random_state
+            try:
+                bn_samples = recalibrate_batchnorm(model, data, random_state=seed)
+            except ValueError as exc:  # e.g. a one-shot iterator already read for the Fisher
+                if recalibrate_bn:
+                    raise
+                notes.append(f"recalibrate_bn skipped: {exc}")
+            times["recalibrate_bn"] = time.perf_counter() - t0
+            if bn_samples == 0:
+                notes.append("recalibrate_bn: the model has no BatchNorm layer; nothing done")
     except BaseException:
         snapshot.restore()
         raise
@@ -407,6 +439,7 @@ def prune(
         first_order=first_order,
         matrix_bytes=int(peak_bytes),
         notes=notes,
+        bn_samples=bn_samples,
     )
 
 

@@ -64,7 +64,10 @@ class PruneReport:
     history : list[StageRecord]
         One record per stage.
     times : dict[str, float]
-        Seconds spent on ``gradients`` (building A), ``solve``, ``writeback`` and ``total``.
+        Seconds spent on ``gradients`` (building A), ``solve``, ``writeback``,
+        ``recalibrate_bn`` (when done) and ``total``.
+    bn_samples : int
+        Inputs used to re-estimate the BatchNorm statistics after pruning (0: not done).
     """
 
     method: str
@@ -82,6 +85,11 @@ class PruneReport:
     first_order: bool = False
     matrix_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    bn_samples: int = 0
+
+    @property
+    def bn_recalibrated(self) -> bool:
+        return self.bn_samples > 0
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -133,6 +141,8 @@ class PruneReport:
                     f"{h.time_solve:>8.3f}"
                 )
         t = self.times
+        if self.bn_samples:
+            lines.append(f"BatchNorm statistics re-estimated on {self.bn_samples} inputs")
         lines.append(
             "time: "
             + ", ".join(f"{k} {t.get(k, 0.0):.3f}s" for k in ("gradients", "solve", "writeback"))
@@ -162,6 +172,7 @@ class PruneReport:
             "objective_magnitude": self.objective_magnitude,
             "objective": self.objective,
             "matrix_bytes": self.matrix_bytes,
+            "bn_samples": self.bn_samples,
             "layers": [
                 {
                     "name": x.name,
