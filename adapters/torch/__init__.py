@@ -12,6 +12,8 @@ from .._require import require_torch
 require_torch()
 
 from .batchnorm import recalibrate_batchnorm  # noqa: E402
+from .gradual import GradualReport, GradualStep, gradual_schedule, prune_gradually  # noqa: E402
+from .mask_enforcer import MaskEnforcer  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -23,13 +25,18 @@ __all__ = [
     "METHODS",
     "SCOPES",
     "default_solver",
+    "GradualReport",
+    "GradualStep",
     "LayerStats",
+    "MaskEnforcer",
     "PruneReport",
     "StageRecord",
     "conv_grad_sample",
     "linear_grad_sample",
     "make_permanent",
+    "gradual_schedule",
     "prune",
+    "prune_gradually",
     "recalibrate_batchnorm",
     "resolve_targets",
 ]
