@@ -112,3 +112,63 @@ def test_prune_recalibrate_bn_argument_errors_leave_model_untouched():
         prune(model, conv_data(8), sparsity=0.5, method="magnitude", recalibrate_bn="yes")
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert isinstance(model.bn, nn.BatchNorm2d)
+
+
+def test_bn_aware_fisher_projects_out_channel_scale():
+    import numpy as np
+
+    from adapters.models import ResNet20
+    from adapters.torch.batchnorm import bn_scale_targets, project_channel_scale
+    from adapters.torch.targets import resolve_targets
+
+    # the principle: with batch statistics the loss is invariant to scaling a BN-fed channel,
+    # so its gradient is orthogonal to the channel's weights
+    torch.manual_seed(0)
+    model = TinyConvNet().train()
+    X, y = conv_data(16)
+    nn.functional.cross_entropy(model(X), y).backward()
+    W, G = model.conv1.weight.detach(), model.conv1.weight.grad
+    cos = (W * G).flatten(1).sum(1) / (W.flatten(1).norm(dim=1) * G.flatten(1).norm(dim=1))
+    assert float(cos.abs().max()) < 1e-4
+
+    tl = resolve_targets(model)
+    assert [tl[i].name for i in bn_scale_targets(model, tl, X[:2])] == ["conv1.weight"]
+    net = ResNet20()
+    tl = resolve_targets(net)
+    names = [tl[i].name for i in bn_scale_targets(net, tl, torch.randn(2, 1, 32, 32))]
+    assert len(names) == 19 and "fc.weight" not in names and net.training
+
+    rng = np.random.default_rng(0)
+    shape = (3, 2, 2, 2)
+    w = rng.normal(size=24)
+    w[8:16] = 0.0  # a fully pruned channel is left alone
+    A0 = rng.normal(size=(5, 24)).astype(np.float32)
+    for cols in [(0, 24), (8, 24), (3, 21)]:
+        A = np.asfortranarray(A0[:, cols[0] : cols[1]])
+        project_channel_scale(A, w, shape, cols)
+        for c in range(3):
+            s, e = c * 8, (c + 1) * 8
+            inside = cols[0] <= s and e <= cols[1]
+            blk, ref = A[:, s - cols[0] : e - cols[0]], A0[:, s:e]
+            if inside and c != 1:
+                np.testing.assert_allclose(blk @ w[s:e], 0, atol=1e-5)
+                v = rng.normal(size=8)
+                v -= (v @ w[s:e]) / (w[s:e] @ w[s:e]) * w[s:e]  # orthogonal directions kept
+                np.testing.assert_allclose(blk @ v, ref @ v, rtol=1e-5, atol=1e-5)
+            elif inside:
+                np.testing.assert_array_equal(blk, ref)
+    # columns of a channel cut by the range are untouched
+    A = np.asfortranarray(A0[:, 3:21])
+    project_channel_scale(A, w, shape, (3, 21))
+    np.testing.assert_array_equal(A[:, :5], A0[:, 3:8])
+
+
+def test_prune_bn_aware_default_and_off():
+    X, y = conv_data(40)
+    kw = dict(sparsity=0.5, method="chita", n_samples=32, progress=False)
+    rep = prune(_pruned_convnet(), (X, y), **kw)
+    assert rep.bn_aware_targets == ["conv1.weight"]
+    rep = prune(_pruned_convnet(), (X, y), bn_aware=False, **kw)
+    assert rep.bn_aware_targets == []
+    with pytest.raises(ValueError, match="bn_aware"):
+        prune(_pruned_convnet(), (X, y), bn_aware=1, **kw)

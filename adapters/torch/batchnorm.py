@@ -7,6 +7,16 @@ the statistics are reset, each BN layer is put in training mode with ``momentum=
 (cumulative average over the batches), the inputs are passed forward without gradients, and
 every module's mode and momentum are restored. Only the BN buffers ``running_mean``,
 ``running_var`` and ``num_batches_tracked`` change.
+
+The same invariance makes the empirical-Fisher model BN-aware (:func:`project_channel_scale`):
+a weight row w_c (output channel c) whose output goes straight into a BN layer only matters up
+to scale once BN is recalibrated, f(alpha w_c) = f(w_c), so the true per-sample gradient has no
+component along w_c. Projecting that component out of every per-sample gradient,
+
+    g_{i,c} <- g_{i,c} - (g_{i,c}^T w_c / ||w_c||^2) w_c,
+
+removes from A the directions the network does not see; the solver then stops spending weights
+on restoring channel scales that the recalibration restores for free.
 """
 
 from __future__ import annotations
@@ -18,7 +28,14 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ["recalibrate_batchnorm", "batchnorm_layers", "iter_input_batches"]
+__all__ = [
+    "recalibrate_batchnorm",
+    "batchnorm_layers",
+    "iter_input_batches",
+    "bn_followers",
+    "bn_scale_targets",
+    "project_channel_scale",
+]
 
 
 def batchnorm_layers(model: nn.Module) -> list[_BatchNorm]:
@@ -153,3 +170,68 @@ def recalibrate_batchnorm(
         for m, mode in modes:
             m.training = mode
     return n_used
+
+
+@torch.no_grad()
+def bn_followers(model: nn.Module, modules: list[nn.Module], example: torch.Tensor) -> set[int]:
+    """Indices into ``modules`` of those whose output goes straight into a BatchNorm layer.
+
+    Found with hooks on one forward pass of ``example`` (eval mode, restored): a module is a
+    BN follower when the tensor it returns is the input of a BN layer with running statistics.
+    """
+    out_ids: dict[int, list[int]] = {}
+    hits: set[int] = set()
+    handles = []
+    for i, m in enumerate(modules):
+        handles.append(
+            m.register_forward_hook(
+                lambda mod, inp, out, i=i: out_ids.setdefault(id(out), []).append(i)
+            )
+        )
+    for bn in batchnorm_layers(model):
+        handles.append(
+            bn.register_forward_pre_hook(
+                lambda mod, inp: hits.update(out_ids.get(id(inp[0]), []))
+            )
+        )
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        model(example)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+    return hits
+
+
+def bn_scale_targets(model: nn.Module, targets, example: torch.Tensor) -> list[int]:
+    """Indices of the targets (weights of one module each) whose output feeds a BN layer."""
+    idx = [
+        i
+        for i, t in enumerate(targets)
+        if len(t.users) == 1 and t.users[0][1] == "weight" and len(t.shape) >= 2
+    ]
+    hit = bn_followers(model, [targets[i].users[0][0] for i in idx], example)
+    return sorted(idx[j] for j in hit)
+
+
+def project_channel_scale(A, w, shape, cols: tuple[int, int] | None = None) -> None:
+    """In place: per output channel c (row of a weight of ``shape``, flat values ``w``), remove
+    from every row of ``A`` its component along w_c.
+
+    ``A``'s columns hold the weight's flat entries ``cols = [lo, hi)`` (default: all of them);
+    channels not wholly inside that range, and channels with w_c = 0, are left as they are.
+    """
+    rows = shape[0]
+    per = int(np.prod(shape[1:]))
+    lo, hi = cols if cols is not None else (0, rows * per)
+    for c in range(max(0, -(-lo // per)), min(rows, hi // per)):
+        wc = np.asarray(w[c * per : (c + 1) * per], dtype=np.float64)
+        nn2 = float(wc @ wc)
+        if nn2 == 0.0:
+            continue
+        Ac = A[:, c * per - lo : (c + 1) * per - lo]
+        v = Ac.astype(np.float64) @ wc
+        Ac -= np.outer(v, wc / nn2).astype(A.dtype)

@@ -31,7 +31,12 @@ from sparse_regression.linalg import column_sq_norms, matvec
 
 from .allocation import enforce_guard, guarded_topk, n_zeros, stage_sparsities
 from .allocation import topk_mask as _topk_mask
-from .batchnorm import batchnorm_layers, recalibrate_batchnorm
+from .batchnorm import (
+    batchnorm_layers,
+    bn_scale_targets,
+    project_channel_scale,
+    recalibrate_batchnorm,
+)
 from .fisher import build_matrix, collect_samples
 from .masks import MASK_MODES, write_back
 from .memory import format_bytes, parse_memory_limit, problem_bytes
@@ -44,6 +49,8 @@ __all__ = ["prune", "METHODS", "SCOPES", "default_solver"]
 
 METHODS = ("magnitude", "chita", "chita++")
 SCOPES = ("global", "layer")
+#: Ablation knobs (benchmarks/bn_ablation.py, docs/batchnorm.md); the defaults are prune()'s.
+_EXP = {"recal_between": True, "precondition": None, "keep_weights": False}
 #: Extra bytes reserved for per-sample gradient buffers while A is filled.
 _GRAD_RESERVE = 256 * 2**20
 
@@ -319,6 +326,7 @@ def prune(
     progress: bool = True,
     random_state=None,
     recalibrate_bn: bool | None = None,
+    bn_aware: bool | None = None,
 ) -> PruneReport:
     """Prune ``model`` to ``sparsity`` by CHITA (L0-constrained least squares on the empirical
     Fisher), CHITA++ (multi-stage) or global magnitude pruning.
@@ -330,13 +338,19 @@ def prune(
 
     ``recalibrate_bn`` (default: on when the model has BatchNorm layers and ``data`` is given)
     re-estimates the BN running statistics on ``data`` after pruning
-    (:func:`recalibrate_batchnorm`); ``report.bn_samples`` says how many inputs it used.
+    (:func:`recalibrate_batchnorm`); ``report.bn_samples`` says how many inputs it used. With
+    it, CHITA++ also recalibrates between stages, so each stage's Fisher is taken at the
+    recalibrated network. ``bn_aware`` (default: on for chita/chita++ when a target feeds a BN
+    layer) projects each such output channel's scale direction out of the per-sample gradients
+    (the network is scale-invariant per channel once BN is recalibrated; docs/batchnorm.md).
     """
     t_start = time.perf_counter()
     _check_args(
         sparsity, method, scope, n_samples, ridge, block_size, stages, mask_mode, solver, progress
     )
     recal = _want_recalibration(model, data, recalibrate_bn)
+    if bn_aware is not None and not isinstance(bn_aware, bool):
+        raise ValueError(f"bn_aware must be None, True or False, got {bn_aware!r}.")
     sparsity = float(sparsity)
     sched = stage_sparsities(sparsity, stages, schedule)
     limit = parse_memory_limit(memory_limit)
@@ -354,7 +368,7 @@ def prune(
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
     notes: list[str] = []
     history: list[StageRecord] = []
-    n_used, peak_bytes, bn_samples = 0, 0, 0
+    n_used, peak_bytes, bn_samples, bn_names = 0, 0, 0, []
     try:
         w = _flat(tlist)
         if method == "magnitude":
@@ -374,6 +388,10 @@ def prune(
                 problems, ks0, n_used, limit, block_mode, max(p.size for p in problems)
             )
             mask = np.ones(total, dtype=bool)
+            bn_idx = [] if bn_aware is False else bn_scale_targets(model, tlist, batches[0][0][:2])
+            if bn_aware and not bn_idx:
+                notes.append("bn_aware: no target feeds a BatchNorm layer; nothing projected")
+            bn_names = [tlist[i].name for i in bn_idx]
             for t_idx, s_t in enumerate(sched, start=1):
                 rec, w, mask = _stage(
                     model,
@@ -393,12 +411,17 @@ def prune(
                     solver,
                     progress,
                     notes,
+                    bn_idx,
                 )
                 history.append(rec)
                 times["gradients"] += rec.time_gradients
                 times["solve"] += rec.time_solve
                 if t_idx < len(sched):
                     _set_flat(tlist, w, slices)
+                    if recal and _EXP["recal_between"]:  # next Fisher at the recalibrated net
+                        recalibrate_batchnorm(
+                            model, data, random_state=0 if random_state is None else random_state
+                        )
         t0 = time.perf_counter()
         values, masks = {}, {}
         for t, (a, b) in zip(tlist, slices, strict=True):
@@ -440,6 +463,7 @@ def prune(
         matrix_bytes=int(peak_bytes),
         notes=notes,
         bn_samples=bn_samples,
+        bn_aware_targets=bn_names,
     )
 
 
@@ -461,6 +485,7 @@ def _stage(
     solver,
     progress,
     notes,
+    bn_idx=(),
 ):
     """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask)."""
     n = sum(len(x) for x, _ in batches)
@@ -487,9 +512,20 @@ def _stage(
             A = build_matrix(
                 model, batches, _segments(tlist, slices, lo, hi), loss_fn, hi - lo, bar.update
             )
+        for i in bn_idx:  # BN-aware Fisher (batchnorm.project_channel_scale)
+            a, b = slices[i]
+            s, e = max(a, lo), min(b, hi)
+            if s < e:
+                project_channel_scale(A[:, s - lo : e - lo], w[a:b], tlist[i].shape, (s - a, e - a))
         scanned = mean_diag is None  # the ridge scale reads every entry of this A
+        scale = None
         if scanned:
-            mean_diag = float(column_sq_norms(A).mean())
+            colsq = column_sq_norms(A)
+            mean_diag = float(colsq.mean())
+            if _EXP["precondition"] is not None and math.isfinite(mean_diag):
+                scale = _column_scale(colsq, tlist, slices, lo, hi, _EXP["precondition"])
+                A *= (1.0 / scale).astype(np.float32)[None, :]
+                mean_diag = float((colsq / scale**2).mean())
         if not math.isfinite(mean_diag):
             raise ValueError(
                 "the per-sample gradients contain NaN or inf; check the model's outputs and "
@@ -507,12 +543,17 @@ def _stage(
             if k == 0 or k == pb.size:
                 continue  # nothing to solve: all pruned / all kept (magnitude values stand)
             Ab = A[:, pb.lo - lo : pb.hi - lo]
+            sc = None if scale is None else scale[pb.lo - lo : pb.hi - lo]
+            if sc is not None:
+                wb = wb * sc
             bvec = matvec(Ab, wb)
             if first_order:
                 bvec -= 1.0 / math.sqrt(n)
             # A was scanned for NaN/inf through its column norms when they set the ridge scale.
             prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=not scanned)
             start = w_new[pb.lo : pb.hi].copy()
+            if sc is not None:
+                start *= sc
             f_mag = prob.objective(start)
             sol = solver.solve(prob, warm_start=start)
             coef, support = _finalize(
@@ -520,6 +561,10 @@ def _stage(
             )
             obj_mag += f_mag
             obj += prob.objective(coef)
+            if sc is not None:
+                coef = coef / sc
+            if _EXP["keep_weights"]:
+                coef = np.where(support, w[pb.lo : pb.hi], 0.0)
             w_new[pb.lo : pb.hi] = coef
             mask_new[pb.lo : pb.hi] = support
             solver_info["n_iter"] += int(getattr(sol, "n_iter", 0))
@@ -533,6 +578,29 @@ def _stage(
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
     return rec, w_new, mask_new
+
+
+def _column_scale(colsq, tlist, slices, lo, hi, mode):
+    """sqrt of the Fisher diagonal averaged per layer / output channel / weight (experiment)."""
+    eps = 1e-12 * max(float(colsq.mean()), 1e-300)
+    d = np.empty_like(colsq)
+    for t, (a, b) in zip(tlist, slices, strict=True):
+        s, e = max(a, lo), min(b, hi)
+        if s >= e:
+            continue
+        seg = colsq[s - lo : e - lo]
+        if mode == "layer":
+            d[s - lo : e - lo] = seg.mean()
+        elif mode == "channel":
+            rows = t.shape[0]
+            per = t.numel // rows
+            full = np.full(t.numel, np.nan)
+            full[s - a : e - a] = seg
+            ch = np.nanmean(full.reshape(rows, per), axis=1)
+            d[s - lo : e - lo] = np.repeat(ch, per)[s - a : e - a]
+        else:
+            d[s - lo : e - lo] = seg
+    return np.sqrt(np.maximum(d, 0.0) + eps)
 
 
 def _finalize(prob, sol, k, w_ref, slices, pb, guard, notes):

@@ -68,6 +68,8 @@ class PruneReport:
         ``recalibrate_bn`` (when done) and ``total``.
     bn_samples : int
         Inputs used to re-estimate the BatchNorm statistics after pruning (0: not done).
+    bn_aware_targets : list[str]
+        Targets whose channel-scale directions were projected out of the Fisher (``bn_aware``).
     """
 
     method: str
@@ -86,6 +88,7 @@ class PruneReport:
     matrix_bytes: int = 0
     notes: list[str] = field(default_factory=list)
     bn_samples: int = 0
+    bn_aware_targets: list[str] = field(default_factory=list)
 
     @property
     def bn_recalibrated(self) -> bool:
@@ -173,6 +176,7 @@ class PruneReport:
             "objective": self.objective,
             "matrix_bytes": self.matrix_bytes,
             "bn_samples": self.bn_samples,
+            "bn_aware_targets": list(self.bn_aware_targets),
             "layers": [
                 {
                     "name": x.name,
