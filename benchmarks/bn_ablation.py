@@ -1,14 +1,14 @@
 """Ablation for BN networks (issue 9): which CHITA formulation beats magnitude + recalibration.
 
-Every variant is followed by BatchNorm recalibration (``prune(recalibrate_bn=True)``). Variants
-toggle ``prune(bn_aware=...)`` (``_si``: the channel-scale directions projected out of the
-Fisher) and the ablation knobs of ``adapters.torch.pruner._EXP``: recalibration between CHITA++
-stages (``_rb``), the Fisher-diagonal column scaling (``precondition``: per layer ``_pl``,
-output channel ``_pc`` or weight ``_pw``) and keeping the pretrained values on the solver's
-mask (``_keep``). Without a suffix a variant is the plain CHITA of before issue 9. Prints one
-JSON line per run and appends them to ``benchmarks/results/bn_ablation.jsonl``.
+Every variant ends with BatchNorm recalibration (``prune(recalibrate_bn=True)``; chita++ also
+recalibrates between stages). ``_si``: ``bn_aware=True`` (each BN-fed channel's scale direction
+projected out of the Fisher); ``ppN_rb``: chita++ with N stages. The rejected variants of
+docs/batchnorm.md (Fisher-diagonal column scaling, keeping the pretrained values on the
+solver's mask, chita++ without recalibration between stages) were measured with this script at
+commit 46a39e9, where ``adapters.torch.pruner._EXP`` still had those knobs. Prints one JSON
+line per run and appends them to ``benchmarks/results/bn_ablation.jsonl``.
 
-    python benchmarks/bn_ablation.py --sparsity 0.9 --variants mag chita chita_pl ...
+    python benchmarks/bn_ablation.py --sparsity 0.9 0.95 --variants mag chita chita_si
 """
 
 from __future__ import annotations
@@ -25,27 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 VARIANTS = {
     "mag": dict(method="magnitude"),
-    "chita": dict(method="chita"),
-    "chita_r1e-1": dict(method="chita", ridge=1e-1),
-    "chita_pl": dict(method="chita", precondition="layer"),
-    "chita_pc": dict(method="chita", precondition="channel"),
-    "chita_pw": dict(method="chita", precondition="weight"),
-    "chita_pw_r1e-1": dict(method="chita", precondition="weight", ridge=1e-1),
-    "chita_keep": dict(method="chita", keep_weights=True),
-    "chita_pw_keep": dict(method="chita", precondition="weight", keep_weights=True),
+    "chita": dict(method="chita", bn_aware=False),
     "chita_si": dict(method="chita", bn_aware=True),
-    "chita_si_pl": dict(method="chita", bn_aware=True, precondition="layer"),
-    "chita_si_keep": dict(method="chita", bn_aware=True, keep_weights=True),
-    "pp5_rb_si": dict(method="chita++", stages=5, recal_between=True, bn_aware=True),
-    "pp5_rb_si_pl": dict(method="chita++", stages=5, recal_between=True, bn_aware=True,
-                         precondition="layer"),
-    "pp5": dict(method="chita++", stages=5),
-    "pp5_rb": dict(method="chita++", stages=5, recal_between=True),
-    "pp5_rb_pw": dict(method="chita++", stages=5, recal_between=True, precondition="weight"),
-    "pp5_rb_pc": dict(method="chita++", stages=5, recal_between=True, precondition="channel"),
-    "pp5_rb_pl": dict(method="chita++", stages=5, recal_between=True, precondition="layer"),
-    "pp10_rb": dict(method="chita++", stages=10, recal_between=True),
-    "pp10_rb_pw": dict(method="chita++", stages=10, recal_between=True, precondition="weight"),
+    "pp5_rb": dict(method="chita++", stages=5, bn_aware=False),
+    "pp5_rb_si": dict(method="chita++", stages=5, bn_aware=True),
+    "pp10_rb_si": dict(method="chita++", stages=10, bn_aware=True),
 }
 
 
@@ -57,20 +41,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     import benchmarks.prune_resnet20 as bench
-    from adapters.torch import prune, pruner
-    from adapters.train import accuracy
+    from adapters.demo.train import accuracy
+    from adapters.torch import prune
 
     model0, data, _ = bench._setup(args.threads)
     out = ROOT / "benchmarks" / "results" / "bn_ablation.jsonl"
     for s in args.sparsity:
         for name in args.variants:
             cfg = dict(VARIANTS[name])
-            cfg.setdefault("bn_aware", False)
-            knobs = ("recal_between", "precondition", "keep_weights")
-            exp = {k: cfg.pop(k) for k in knobs
-                   if k in cfg}  # fmt: skip
-            pruner._EXP.update({"recal_between": False, "precondition": None,
-                                "keep_weights": False, **exp})  # fmt: skip
             model = copy.deepcopy(model0)
             t0 = time.perf_counter()
             rep = prune(model, (data.X_train, data.y_train), sparsity=s,

@@ -146,7 +146,9 @@ def core_fingerprint() -> str:
     import sparse_regression
 
     digest = hashlib.sha256()
-    for path in sorted(Path(sparse_regression.__file__).parent.glob("*.py")):
+    root = Path(sparse_regression.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 

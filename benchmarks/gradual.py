@@ -37,10 +37,10 @@ METHODS = ("magnitude", "chita")
 
 
 def _load(net: str, threads: int):
-    from adapters.data import load_digits
-    from adapters.models import MLPNet, ResNet20
-    from adapters.threads import set_threads
-    from adapters.train import default_cache_dir, load_or_train
+    from adapters.demo.data import load_digits
+    from adapters.demo.models import MLPNet, ResNet20
+    from adapters.demo.threads import set_threads
+    from adapters.demo.train import default_cache_dir, load_or_train
 
     set_threads(threads)
     if net == "resnet20":
@@ -59,8 +59,8 @@ def _load(net: str, threads: int):
 def run_net(net: str, threads: int, seed: int) -> dict:
     import torch
 
+    from adapters.demo.train import accuracy
     from adapters.torch import prune_gradually
-    from adapters.train import accuracy
 
     cfg = NETS[net]
     model0, data = _load(net, threads)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sparse_regression import SparseProblem, make_correlated_regression, solve  # noqa: E402
-from sparse_regression.local_search import swap_search  # noqa: E402
+from sparse_regression.swaps.single import swap_search  # noqa: E402
 
 
 def enumerate_optimum(A, b, k):

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.demo import DemoConfig, format_table, run_demo  # noqa: E402
-from adapters.train import default_cache_dir  # noqa: E402
+from adapters.demo.run import DemoConfig, format_table, run_demo  # noqa: E402
+from adapters.demo.train import default_cache_dir  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -25,10 +25,10 @@ EPOCHS = 8
 
 
 def _setup(threads):
-    from adapters.data import load_digits
-    from adapters.models import ResNet20
-    from adapters.threads import set_threads
-    from adapters.train import default_cache_dir, load_or_train
+    from adapters.demo.data import load_digits
+    from adapters.demo.models import ResNet20
+    from adapters.demo.threads import set_threads
+    from adapters.demo.train import default_cache_dir, load_or_train
 
     set_threads(threads)
     data = load_digits(32)
@@ -41,8 +41,8 @@ def _setup(threads):
 
 def worker(args) -> dict:
     t0 = time.perf_counter()
+    from adapters.demo.train import accuracy
     from adapters.torch import prune
-    from adapters.train import accuracy
 
     model, data, _ = _setup(args.threads)
     kw = {} if args.method == "magnitude" else {"ridge": args.ridge}
@@ -89,7 +89,7 @@ def main() -> None:
         return
     t0 = time.perf_counter()
     model, data, cached = _setup(args.threads)
-    from adapters.train import accuracy
+    from adapters.demo.train import accuracy
 
     dense = accuracy(model, data.X_test, data.y_test)
     t_train = time.perf_counter() - t0

@@ -35,8 +35,8 @@ def main() -> None:
     t0 = time.perf_counter()
     import torch
 
-    from adapters.models import MobileNetV1, count_weights
-    from adapters.threads import set_threads
+    from adapters.demo.models import MobileNetV1, count_weights
+    from adapters.demo.threads import set_threads
     from adapters.torch import prune
 
     set_threads(args.threads)

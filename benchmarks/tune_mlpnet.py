@@ -24,7 +24,7 @@ _THREADS_PROBE = """
 import sys, time, json
 sys.path.insert(0, {root!r})
 import numpy as np
-from adapters.threads import set_threads
+from adapters.demo.threads import set_threads
 set_threads({nt})
 import scipy.linalg as sla
 rng = np.random.default_rng(0)
@@ -33,9 +33,9 @@ sla.cho_factor(K)
 t = time.perf_counter()
 for _ in range(5): sla.cho_factor(K, lower=True, check_finite=False)
 chol = (time.perf_counter() - t) / 5
-from adapters.data import load_digits
-from adapters.models import MLPNet
-from adapters.train import load_or_train, default_cache_dir
+from adapters.demo.data import load_digits
+from adapters.demo.models import MLPNet
+from adapters.demo.train import load_or_train, default_cache_dir
 from adapters.torch import prune
 d = load_digits(28)
 m, _ = load_or_train(MLPNet, default_cache_dir() / "mlpnet_digits28_seed0.pt", d.X_train, d.y_train,
@@ -51,11 +51,11 @@ print(json.dumps({{"threads": {nt}, "cholesky_500_s": chol, "chita_prune_0.9_s":
 
 
 def main() -> None:
-    from adapters.data import load_digits
-    from adapters.models import MLPNet
-    from adapters.threads import set_threads
+    from adapters.demo.data import load_digits
+    from adapters.demo.models import MLPNet
+    from adapters.demo.threads import set_threads
+    from adapters.demo.train import accuracy, default_cache_dir, load_or_train
     from adapters.torch import prune
-    from adapters.train import accuracy, default_cache_dir, load_or_train
 
     threads = []
     for nt in (1, 2):

@@ -44,13 +44,9 @@ import numpy as np
 import scipy.linalg as sla
 
 from sparse_regression import SparseProblem
+from sparse_regression.constants import BIG_M_MARGIN, BIG_M_PD_RTOL
 
 __all__ = ["GramData", "SafeBounds", "gram_data", "safe_big_m"]
-
-#: Relative margin added to every bound (rounding in the linear algebra).
-_MARGIN = 1e-6
-#: A matrix counts as positive definite when lambda_min > this * lambda_max.
-_PD_RTOL = 1e-10
 
 
 @dataclass
@@ -134,7 +130,7 @@ def safe_big_m(problem: SparseProblem, upper: float, gram: GramData | None = Non
     f_lower = 0.0
 
     eig_min_q = gram.eig_min + ridge
-    if eig_min_q > _PD_RTOL * (gram.eig_max + ridge):
+    if eig_min_q > BIG_M_PD_RTOL * (gram.eig_max + ridge):
         Q = gram.G.copy()
         Q[np.diag_indices_from(Q)] += ridge
         L = sla.cholesky(Q, lower=True, check_finite=False)
@@ -151,7 +147,7 @@ def safe_big_m(problem: SparseProblem, upper: float, gram: GramData | None = Non
         sources.append("ridge")
     else:
         lam = max(gram.eig_min, _gershgorin_k(gram.G, problem.k))
-        if lam > _PD_RTOL * gram.eig_max:
+        if lam > BIG_M_PD_RTOL * gram.eig_max:
             f_ls = f_lower if sources else _least_squares_value(problem)
             f_lower = max(f_lower, f_ls)
             radius2 = max(float(problem.b @ problem.b) - 2.0 * f_ls, 0.0)
@@ -162,5 +158,5 @@ def safe_big_m(problem: SparseProblem, upper: float, gram: GramData | None = Non
     if not candidates:
         return SafeBounds(M=None, sources=[], f_lower=f_lower)
     M = np.min(np.vstack(candidates), axis=0)
-    M = M * (1.0 + _MARGIN) + _MARGIN * max(float(M.max()), np.finfo(float).tiny)
+    M = M * (1.0 + BIG_M_MARGIN) + BIG_M_MARGIN * max(float(M.max()), np.finfo(float).tiny)
     return SafeBounds(M=M, sources=sources, f_lower=f_lower)

@@ -19,16 +19,12 @@ from sklearn.base import BaseEstimator
 
 from sparse_regression import SparseProblem, SparseSolution
 from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.constants import ENUM_N_RESCORE, ENUM_PIVOT_RTOL
 
 from ._common import check_positive_int, check_problem, check_warm_start, make_solution
 from ._enum_kernels import enumerate_supports
 
 __all__ = ["EnumerationSolver", "n_supports"]
-
-#: Candidates (best by the Gram-based score) that are re-scored with the exact backsolve.
-_N_RESCORE = 16
-#: Relative Cholesky pivot below which a column counts as dependent (ridge = 0 only).
-_PIVOT_RTOL = 1e-10
 
 
 def n_supports(p: int, k: int) -> int:
@@ -76,14 +72,14 @@ class EnumerationSolver(BaseEstimator):
         if k == 1:
             diag = problem.column_sq_norms() + ridge
             score = np.divide(c * c, diag, out=np.zeros(p), where=diag > 0)
-            order = np.argsort(-score, kind="stable")[:_N_RESCORE]
+            order = np.argsort(-score, kind="stable")[:ENUM_N_RESCORE]
             candidates = order[:, None]
             visited = p
         else:
             G = A.T @ A
             G[np.diag_indices_from(G)] += ridge
-            tol = 0.0 if ridge > 0 else _PIVOT_RTOL
-            vals, candidates, visited = enumerate_supports(G, c, k, _N_RESCORE, tol)
+            tol = 0.0 if ridge > 0 else ENUM_PIVOT_RTOL
+            vals, candidates, visited = enumerate_supports(G, c, k, ENUM_N_RESCORE, tol)
             candidates = candidates[vals >= 0]
         best_f, best_S, best_w = np.inf, None, None
         for S in candidates:

@@ -42,18 +42,11 @@ import numpy as np
 import scipy.linalg as sla
 
 from sparse_regression import SparseProblem
+from sparse_regression.constants import MIQP_DELTA_SHRINK, MIQP_PD_ABS, OBJECTIVE_SPAN
 
 from .big_m import GramData
 
 __all__ = ["MIQPData", "OBJECTIVE_SPAN", "build_miqp"]
-
-#: The scaled objective of the zero vector. SCIP's feasibility tolerance is absolute for
-#: values below 1 and relative above, so spreading the objective over [0, OBJECTIVE_SPAN]
-#: keeps the error it induces in the bound near the tolerance, relative to F (measured).
-OBJECTIVE_SPAN = 10.0
-#: ``delta = (1 - _DELTA_SHRINK) * lambda_min(A^T A) - _PD_ABS * lambda_max``.
-_DELTA_SHRINK = 1e-3
-_PD_ABS = 1e-10
 
 
 @dataclass
@@ -121,7 +114,7 @@ def build_miqp(
     w_ref = problem.w_ref
     delta = 0.0
     if perspective:
-        delta = (1.0 - _DELTA_SHRINK) * gram.eig_min - _PD_ABS * gram.eig_max
+        delta = (1.0 - MIQP_DELTA_SHRINK) * gram.eig_min - MIQP_PD_ABS * gram.eig_max
         delta = max(delta, 0.0)
     d = np.full(p, ridge + delta) if perspective else np.zeros(p)
 

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from sparse_regression import IHTSolver, SparseProblem, SparseSolution, backsolve
+from sparse_regression.constants import HEURISTIC_M_FACTOR, MIP_CUTOFF_ATOL, MIP_CUTOFF_RTOL
 
 from ._common import (
     check_bool,
@@ -34,8 +35,6 @@ from .mip_scip import solve_scip
 
 __all__ = ["MIPSolver", "HEURISTIC_M_FACTOR"]
 
-#: Without a provable bound, M = HEURISTIC_M_FACTOR * max |incumbent| (no certificate then).
-HEURISTIC_M_FACTOR = 4.0
 _INTERFACES = ("auto", "pyscipopt", "cvxpy")
 _SCIP_MAX_TIME = 1e20
 
@@ -217,7 +216,7 @@ class MIPSolver(BaseEstimator):
                 data,
                 backend=backend,
                 incumbent=start,
-                cutoff=inc.objective / data.scale * (1 + 1e-9) + 1e-12,
+                cutoff=inc.objective / data.scale * (1 + MIP_CUTOFF_RTOL) + MIP_CUTOFF_ATOL,
                 time_limit=time_limit,
                 verbose=verbose,
             )

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparse_regression.constants import MIP_REL_GAP
+
 from ._common import EXACT_EXTRA, import_optional
 from .formulation import MIQPData
 from .mip_scip import SCIP_SETTINGS
@@ -63,11 +65,11 @@ def _options(backend: str, time_limit: float) -> dict:
     if backend == "SCIP":
         return {"scip_params": {"limits/time": time_limit, **SCIP_SETTINGS}}
     if backend == "GUROBI":
-        return {"TimeLimit": time_limit, "MIPGap": 1e-9, "MIPGapAbs": 0.0}
+        return {"TimeLimit": time_limit, "MIPGap": MIP_REL_GAP, "MIPGapAbs": 0.0}
     return {  # MOSEK
         "mosek_params": {
             "MSK_DPAR_OPTIMIZER_MAX_TIME": time_limit,
-            "MSK_DPAR_MIO_TOL_REL_GAP": 1e-9,
+            "MSK_DPAR_MIO_TOL_REL_GAP": MIP_REL_GAP,
         }
     }
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparse_regression.constants import SCIP_FEASTOL
+
 from ._common import import_optional
 from .formulation import MIQPData
 
@@ -29,7 +31,7 @@ __all__ = ["ScipResult", "SCIP_SETTINGS", "solve_scip"]
 #: costs (no strong branching), skipping the generic MIP separators and (in ``solve_scip``)
 #: the primal heuristics is what pays off.
 SCIP_SETTINGS = {
-    "numerics/feastol": 1e-7,  # certificates accurate to ~1e-7 relative (default 1e-6)
+    "numerics/feastol": SCIP_FEASTOL,  # certificates accurate to ~1e-7 relative (default 1e-6)
     "branching/pscost/priority": 100000,
     "separating/aggregation/freq": -1,
     "separating/gomory/freq": -1,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparse_regression import SparseProblem
+from sparse_regression.constants import VERIFY_RTOL
 
 from ._common import check_positive_int, check_positive_real, check_problem, relative_gap
 from .enumeration import EnumerationSolver, n_supports
@@ -80,7 +81,7 @@ def verify(
     coef,
     time_limit: float = 60.0,
     *,
-    rtol: float = 1e-5,
+    rtol: float = VERIFY_RTOL,
     max_subsets: int = 10**6,
 ) -> Certificate:
     """Certify ``coef`` for ``problem``: its objective, a proven lower bound, and the gap.

@@ -6,10 +6,10 @@ minimize 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2   subject to ||w||_0 <= k
 from .backsolve import backsolve
 from .datasets import make_correlated_regression
 from .estimators import SparseLinearRegression, SparseLinearRegressionCV
+from .pipeline import IHTSolver, solve
 from .problem import SparseProblem
 from .protocol import Solver
 from .solution import OPTIMALITY_LEVELS, SparseSolution
-from .solver import IHTSolver, solve
 
 __all__ = [
     "OPTIMALITY_LEVELS",

@@ -22,6 +22,9 @@ import numba as nb
 import numpy as np
 from numba import prange
 
+from .constants import PARALLEL_MIN_WORK as _PARALLEL_MIN_WORK
+from .constants import SWAP_SKIP_MARGIN
+
 __all__ = [
     "all_finite",
     "matvec",
@@ -34,11 +37,10 @@ __all__ = [
     "max_preserving_step",
     "best_swap",
     "best_add",
+    "best_pool_move",
     "swap_gradient_and_residual_norms",
     "sym_rank1_update",
 ]
-
-_PARALLEL_MIN_WORK = 200_000  # multiply-adds below which the serial kernel is faster
 
 
 def _jit_pair(fn):
@@ -382,7 +384,7 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
             v = abs(gout[j]) * (t + np.sqrt(scale[j])) / s_out[j]
             if v > beta_crit:
                 beta_crit = v
-    beta_crit *= 1.0 + 1e-9  # margin for rounding in s_out and t
+    beta_crit *= 1.0 + SWAP_SKIP_MARGIN  # margin for rounding in s_out and t
     row_best = np.zeros(nrow)
     row_j = np.full(nrow, -1)
     for r in prange(nrow):
@@ -496,3 +498,39 @@ def best_add(gout, s_out, scale, in_support, eps):
             best = d
             bj = j
     return bj, best
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps):
+    """Best swap (or addition, when ``can_add``) within a Woodbury-space candidate pool
+    (:mod:`.swaps.woodbury_pool`). Returns (i, j, delta)
+    with i = -1 for an addition; (-1, -1, 0.0) when nothing lowers F."""
+    m = Z.shape[0]
+    best, bi, bj = 0.0, -1, -1
+    for j in range(m):
+        if member[j]:
+            continue
+        scale = colsq_c[j] + ridge
+        s_j = ridge * (1.0 + Z[j, j])
+        if s_j <= eps * scale:
+            continue
+        g_j = -ridge * (v[j] + w_ref_c[j])
+        if can_add:
+            d = -0.5 * g_j * g_j / s_j
+            if d < best:
+                best, bi, bj = d, -1, j
+        for i in range(m):
+            if not member[i]:
+                continue
+            minv = (1.0 - Z[i, i]) / ridge
+            if minv <= 0.0:
+                continue
+            ir = 1.0 / np.sqrt(minv)
+            beta = (w_ref_c[i] + v[i]) * ir
+            t = Z[i, j] * ir
+            den = s_j + t * t
+            num = beta * t - g_j
+            d = 0.5 * beta * beta - 0.5 * num * num / den
+            if d < best:
+                best, bi, bj = d, i, j
+    return bi, bj, best

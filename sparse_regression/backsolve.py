@@ -19,12 +19,10 @@ import numpy as np
 import scipy.linalg as sla
 
 from . import _kernels as K
+from .constants import BACKSOLVE_SINGULAR_RTOL
 from .problem import SparseProblem
 
 __all__ = ["backsolve", "backsolve_arrays"]
-
-# Cholesky pivots below this fraction of the largest diagonal mean "numerically singular".
-_SINGULAR_RTOL = 1e-12
 
 
 def _cholesky_or_none(M: np.ndarray):
@@ -33,7 +31,7 @@ def _cholesky_or_none(M: np.ndarray):
     except np.linalg.LinAlgError:
         return None
     piv = np.diag(c) ** 2
-    if piv.min() <= _SINGULAR_RTOL * max(float(np.max(np.diag(M))), np.finfo(float).tiny):
+    if piv.min() <= BACKSOLVE_SINGULAR_RTOL * max(float(np.max(np.diag(M))), np.finfo(float).tiny):
         return None
     return c, low
 

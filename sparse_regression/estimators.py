@@ -10,8 +10,8 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .pipeline import IHTSolver
 from .problem import SparseProblem
-from .solver import IHTSolver
 
 __all__ = ["SparseLinearRegression", "SparseLinearRegressionCV"]
 

@@ -26,10 +26,9 @@ import numpy as np
 
 from . import _kernels as K
 from .backsolve import backsolve_arrays
+from .constants import IHT_PROBE_FACTORS, IHT_PROBE_RTOL, IHT_TOL, TINY
 
 __all__ = ["IHTResult", "iht"]
-
-_PROBE_FACTORS = (1.0 + 1e-9, 1.5, 2.5, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 
 @dataclass
@@ -90,7 +89,7 @@ def iht(
     w_ref: np.ndarray | None = None,
     const: float = 0.0,
     max_iter: int = 1000,
-    tol: float = 1e-7,
+    tol: float = IHT_TOL,
     backsolve_patience: int = 2,
 ) -> IHTResult:
     """Run IHT with line search on ``F_B(w) = 1/2||Bw - b||^2 + ridge/2||w - w_ref||^2 + const``.
@@ -141,7 +140,7 @@ def iht(
         if tstar > tmax and np.isfinite(tmax) and tmax > 0:
             seen = {S.tobytes()}
             worse = 0
-            for c in _PROBE_FACTORS:
+            for c in IHT_PROBE_FACTORS:
                 Sp = K.threshold_path_support(w, g, tmax * c, k)
                 key = Sp.tobytes()
                 if key in seen:
@@ -163,7 +162,7 @@ def iht(
                     if worse >= 2:
                         break
 
-        if best is None or not best_f < f - 1e-15 * abs(f):
+        if best is None or not best_f < f - IHT_PROBE_RTOL * abs(f):
             # No probed step decreases F. Make sure we sit at the exact minimiser on the
             # support; if we already do, this is a stationary point.
             if exact_on_support:
@@ -188,7 +187,7 @@ def iht(
         key = nz.tobytes()
         stable = stable + 1 if key == prev_support else 0
         prev_support = key
-        if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), 1e-300):
+        if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), TINY):
             w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
             n_backsolves += 1
             exact_on_support = True

@@ -15,15 +15,14 @@ import numpy as np
 import scipy.linalg as sla
 
 from . import _kernels as K
+from .constants import WOODBURY_CHUNK_BYTES
 
 __all__ = ["column_chunks", "ridge_gram_cholesky", "support_factor", "woodbury_sq_norms"]
-
-_CHUNK_BYTES = 64 * 2**20
 
 
 def column_chunks(p: int, n: int):
     """Slices of columns whose float64 copies take at most 64 MiB (n rows each)."""
-    step = max(1, _CHUNK_BYTES // (8 * max(n, 1)))
+    step = max(1, WOODBURY_CHUNK_BYTES // (8 * max(n, 1)))
     for c in range(0, p, step):
         yield slice(c, min(p, c + step))
 

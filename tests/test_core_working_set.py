@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-import sparse_regression.solver as solve_module
+import sparse_regression.constants as constants_module
 from sparse_regression import SparseProblem, make_correlated_regression, solve
 from sparse_regression.backsolve import backsolve_arrays
-from sparse_regression.local_search import swap_search
-from sparse_regression.woodbury_swaps import _Pool, woodbury_swap_search
-from sparse_regression.working_set import orthogonal_sq_norms
+from sparse_regression.swaps.single import swap_search
+from sparse_regression.swaps.woodbury_pool import _Pool, woodbury_swap_search
+from sparse_regression.swaps.working_set import orthogonal_sq_norms
 
 
 @pytest.mark.parametrize("s, ridge", [(0, 0.0), (10, 0.0), (10, 0.5), (45, 0.5)])
@@ -48,7 +48,7 @@ def _assert_valid(prob, sol):
 
 def test_large_ridge_problems_use_the_woodbury_pool_search(monkeypatch):
     prob = _pruning_like()
-    monkeypatch.setattr(solve_module, "SWAP_MAX_WORK", 10**6)  # force the large-problem path
+    monkeypatch.setattr(constants_module, "SWAP_MAX_WORK", 10**6)  # force the large-problem path
     iht = solve(prob, local_search=False)
     sol = solve(prob)
     assert sol.info["local_search"] == "woodbury"
@@ -60,7 +60,7 @@ def test_large_ridge_problems_use_the_woodbury_pool_search(monkeypatch):
 def test_large_problems_without_ridge_use_the_working_set(monkeypatch):
     A, y, _ = make_correlated_regression(200, 3000, 30, rho=0.8, snr=2.0, random_state=3)
     prob = SparseProblem(A, y, 30)
-    monkeypatch.setattr(solve_module, "SWAP_MAX_WORK", 10**6)
+    monkeypatch.setattr(constants_module, "SWAP_MAX_WORK", 10**6)
     iht = solve(prob, local_search=False)
     sol = solve(prob, max_swaps=60)
     assert sol.info["local_search"] == "working-set"
@@ -148,7 +148,7 @@ def test_checkpointed_moves_keep_exact_monotone_objectives():
 
 def test_without_a_ridge_large_supports_skip_the_swap_search(monkeypatch):
     A, y, _ = make_correlated_regression(40, 300, 5, random_state=0)
-    monkeypatch.setattr(solve_module, "SWAP_MAX_WORK", 10)
+    monkeypatch.setattr(constants_module, "SWAP_MAX_WORK", 10)
     sol = solve(SparseProblem(A, y, 50))
     assert "without a ridge" in sol.info["local_search_skipped"]
     assert sol.optimality == "stationary"

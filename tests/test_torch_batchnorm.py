@@ -117,7 +117,7 @@ def test_prune_recalibrate_bn_argument_errors_leave_model_untouched():
 def test_bn_aware_fisher_projects_out_channel_scale():
     import numpy as np
 
-    from adapters.models import ResNet20
+    from adapters.demo.models import ResNet20
     from adapters.torch.batchnorm import bn_scale_targets, project_channel_scale
     from adapters.torch.targets import resolve_targets
 

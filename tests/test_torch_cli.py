@@ -6,7 +6,7 @@ import matplotlib  # noqa: F401 - the demo's plot needs it (chita[torch])
 import pytest
 import torch  # noqa: F401
 
-from adapters.cli import main
+from adapters.demo.cli import main
 
 
 def test_demo_writes_table_plot_and_json(tmp_path, capsys):

@@ -21,12 +21,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from sparse_regression.constants import GRAD_BUFFER_BYTES
+
 from .per_sample_grads import Segment, fill_rows
 
-__all__ = ["collect_samples", "build_matrix", "chunk_rows"]
-
-#: Bytes of per-sample gradients held at once while filling A.
-GRAD_BUFFER_BYTES = 256 * 2**20
+__all__ = [
+    "GradientMode",
+    "build_matrix",
+    "chunk_rows",
+    "collect_samples",
+    "mean_fisher_diag",
+    "progress_bar",
+    "segments",
+]
 
 
 def _first_two(batch, i):
@@ -138,3 +145,59 @@ def build_matrix(
         if progress is not None:
             progress(len(x))
     return A
+
+
+def segments(targets, slices, lo, hi) -> list[Segment]:
+    """Segments placing the flat range [lo, hi) of the targets into columns 0..hi-lo."""
+    out = []
+    for t, (a, b) in zip(targets, slices, strict=True):
+        s, e = max(a, lo), min(b, hi)
+        if s < e:
+            out.append(Segment(t, s - a, e - a, s - lo))
+    return out
+
+
+def progress_bar(total, desc, enabled):
+    """A tqdm bar over ``total`` samples (disabled unless ``enabled``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="sample")
+
+
+class GradientMode:
+    """eval() for every module and requires_grad on the targets; both restored on exit."""
+
+    def __init__(self, model, targets):
+        self.model, self.targets = model, targets
+
+    def __enter__(self):
+        self.modes = [(m, m.training) for m in self.model.modules()]
+        self.flags = [(t.param, t.param.requires_grad) for t in self.targets]
+        self.model.eval()
+        for t in self.targets:
+            t.param.requires_grad_(True)
+        return self
+
+    def __exit__(self, *exc):
+        for m, mode in self.modes:
+            m.training = mode
+        for p, flag in self.flags:
+            p.requires_grad_(flag)
+        return False
+
+
+def mean_fisher_diag(model, targets, slices, batches, loss_fn, progress) -> float:
+    """mean(diag(A^T A)) over all targets in one pass over the samples, A never held whole."""
+    total = slices[-1][1]
+    n = sum(len(x) for x, _ in batches)
+    chunk = max(1, GRAD_BUFFER_BYTES // (8 * total))
+    segs = segments(targets, slices, 0, total)
+    acc = 0.0
+    bar = progress_bar(n, "chita Fisher diagonal", progress)
+    with GradientMode(model, targets), bar:
+        for x, y in chunk_rows(batches, chunk):
+            buf = torch.empty((len(x), total), dtype=torch.float32)
+            fill_rows(model, x, y, segs, loss_fn, buf, 1.0)
+            acc += float(buf.double().pow_(2).sum())
+            bar.update(len(x))
+    return acc / n / total

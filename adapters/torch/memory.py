@@ -6,6 +6,8 @@ import math
 import os
 import re
 
+from sparse_regression.constants import AUTO_MEMORY_FRACTION
+
 __all__ = ["available_memory", "parse_memory_limit", "problem_bytes", "format_bytes"]
 
 _UNITS = {
@@ -24,9 +26,6 @@ _UNITS = {
     "gib": 2**30,
     "tib": 2**40,
 }
-
-#: Fraction of the available RAM that ``memory_limit="auto"`` allows.
-AUTO_FRACTION = 0.6
 
 
 def available_memory() -> int:
@@ -60,7 +59,7 @@ def parse_memory_limit(limit) -> float:
     if isinstance(limit, str):
         s = limit.strip().lower()
         if s == "auto":
-            return AUTO_FRACTION * available_memory()
+            return AUTO_MEMORY_FRACTION * available_memory()
         m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)", s)
         if not m or m.group(2) not in _UNITS:
             raise ValueError(

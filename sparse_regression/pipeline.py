@@ -1,4 +1,12 @@
-"""The core solver: active-set IHT with line search, exact backsolve, swap search."""
+"""The solve pipeline of the core: starts -> IHT -> active set -> backsolve -> local search.
+
+:func:`solve` (and its protocol object :class:`IHTSolver`) chains the pieces: the start
+(``w0`` or ``P_k(w_ref)``), IHT with line search (:mod:`.iht`; on an active set of columns,
+:mod:`.active_set`), exact backsolves (:mod:`.backsolve`), then the swap search that fits the
+problem (:mod:`.swaps`): exact single swaps plus a greedy start and perturbations for small
+problems, the Woodbury pool (ridge > 0) or the working set (ridge = 0) for large ones. The
+work limits that choose between them are in :mod:`.constants`.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +18,21 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from . import _kernels as K
+from . import constants as C
+from .active_set import active_set_iht
 from .iht import iht
-from .local_search import GramRows, perturbation_search, swap_search, swap_search_cost
 from .problem import SparseProblem
 from .solution import SparseSolution
-from .woodbury_swaps import woodbury_swap_search
-from .working_set import restrict_to_columns, working_set_swap_search
+from .swaps import (
+    GramRows,
+    perturbation_search,
+    swap_search,
+    swap_search_cost,
+    woodbury_swap_search,
+    working_set_swap_search,
+)
 
 __all__ = ["solve", "IHTSolver"]
-
-#: Largest working memory (bytes) the exact swap search may use before it is skipped.
-SWAP_MEMORY_LIMIT = 512 * 2**20
-#: Largest set-up cost (multiply-adds, about k n p + k^2 p) of the swap search over all columns;
-#: above it (or above SWAP_MEMORY_LIMIT) the working-set swap search is used instead.
-SWAP_MAX_WORK = 2 * 10**9
-#: Largest cost of one working-set round's global screen (about min(n^2, k n + k^2) p).
-WORKING_SET_MAX_WORK = 5 * 10**10
-#: Default moves per working-set round (ridge = 0).
-WORKING_SET_MOVES = 100
-#: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems).
-WOODBURY_MOVES = 1000
-#: Largest set-up cost of one Woodbury round (about n^2 (k + p) multiply-adds).
-WOODBURY_MAX_WORK = 5 * 10**10
-#: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
-#: ``AUTO_PERTURBATION_SIZE``.
-AUTO_PERTURBATIONS = 20
-#: An active-set round that lowers F by less than this (relative) ends the rounds.
-ACTIVE_SET_RTOL = 1e-4
-#: Exact backsolve every this many swap moves for float64 A (every move for float32 A).
-EXACT_EVERY_FLOAT64 = 8
-#: BLAS threads during the local search (its many small products are latency-bound).
-LOCAL_SEARCH_BLAS_THREADS = 1
-AUTO_PERTURBATION_SIZE = 2 * 10**4
 
 
 def _log(verbose, msg):
@@ -70,89 +61,10 @@ def _initial_point(problem: SparseProblem, w0) -> np.ndarray:
     return w
 
 
-def _screen_scores(g, col_sq, ridge):
-    """How much adding each coordinate alone would lower F (times 2): g_j^2 / ||a~_j||^2."""
-    den = col_sq + ridge
-    out = np.zeros_like(g)
-    ok = den > 0
-    out[ok] = g[ok] ** 2 / den[ok]
-    return out
-
-
-def _active_set_iht(problem, w, *, max_iter, tol, verbose, max_rounds=10):
-    """IHT on a working set of columns, grown by full-gradient checks.
-
-    Rounds stop when no outside column passes the entry screen, when a round lowers F by less
-    than ``ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``.
-    """
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
-    p = problem.n_features
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
-    size = min(p, max(2 * k, k + 10))
-    history, n_iter, n_back, rounds = [], 0, 0, 0
-    converged = False
-    if size >= 0.6 * p:
-        res = iht(A, b, k, w, ridge=ridge, w_ref=w_ref, max_iter=max_iter, tol=tol)
-        return res.coef, res.objective, res.history, res.n_iter, res.converged, res.n_backsolves, 0
-
-    g = problem.gradient(w)
-    nz = np.flatnonzero(w)
-    score = _screen_scores(g, col_sq, ridge)
-    score[nz] = np.inf
-    W = np.sort(K.topk_abs(score, size))
-    ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
-    f_prev = np.inf
-    for rounds in range(1, max_rounds + 1):  # noqa: B007
-        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
-        res = iht(
-            B,
-            b,
-            k,
-            w[W],
-            ridge=ridge,
-            w_ref=ref_W,
-            const=const,
-            max_iter=max(1, max_iter - n_iter),
-            tol=tol,
-        )
-        history.extend(res.history if not history else res.history[1:])
-        n_iter += res.n_iter
-        n_back += res.n_backsolves
-        w = np.zeros(p)
-        w[W] = res.coef
-        f = res.objective
-        # Full-gradient check: columns outside W whose entry would beat the weakest member of
-        # the support (gain of adding j alone vs. loss of removing i alone).
-        g = problem.gradient(w)
-        nz = np.flatnonzero(w)
-        raw = _screen_scores(g, col_sq, ridge)
-        outside = raw.copy()
-        outside[W] = 0.0
-        weakest = float(np.min(w[nz] ** 2 * (col_sq[nz] + ridge))) if nz.size else 0.0
-        viol = np.flatnonzero(outside > weakest * (1 + 1e-12))
-        _log(
-            verbose,
-            f"active set round {rounds}: |W|={W.size}, F={f:.6g}, {viol.size} outside candidates",
-        )
-        if viol.size == 0 or (np.isfinite(f_prev) and f_prev - f <= ACTIVE_SET_RTOL * abs(f_prev)):
-            converged = res.converged
-            break
-        if n_iter >= max_iter:
-            break
-        f_prev = f
-        add = viol[np.argsort(-outside[viol])[: max(k // 2, 10)]]
-        # New working set: the support, the strongest other members of W, the entrants.
-        extra = np.setdiff1d(W, nz)
-        extra = extra[np.argsort(-raw[extra])][: max(0, size - nz.size)]
-        W = np.union1d(np.union1d(nz, extra), add)
-    return w, f, history, n_iter, converged, n_back, rounds
-
-
-#: The swap searches of large problems: (function, default moves per round).
+#: The swap searches of large problems: (function, constant naming the default moves per round).
 _LARGE_SEARCHES = {
-    "woodbury": (woodbury_swap_search, WOODBURY_MOVES),
-    "working-set": (working_set_swap_search, WORKING_SET_MOVES),
+    "woodbury": (woodbury_swap_search, "WOODBURY_MOVES"),
+    "working-set": (working_set_swap_search, "WORKING_SET_MOVES"),
 }
 
 
@@ -160,24 +72,24 @@ def _local_search_mode(problem) -> str:
     """Which swap search fits the problem ("full", "woodbury", "working-set"), or why none."""
     n, p, k = problem.n_samples, problem.n_features, problem.k
     mem, setup = swap_search_cost(k, n, p)
-    if mem <= SWAP_MEMORY_LIMIT and setup <= SWAP_MAX_WORK:
+    if mem <= C.SWAP_MEMORY_LIMIT and setup <= C.SWAP_MAX_WORK:
         return "full"
     if problem.ridge > 0:
         work = n * n * (k + p)  # K = ridge I + A_S A_S^T, and ranking every column through it
-        if work <= WOODBURY_MAX_WORK:
+        if work <= C.WOODBURY_MAX_WORK:
             return "woodbury"
         return (
             f"a Woodbury swap round for k={k}, n={n}, p={p} needs ~{work:.2g} multiply-adds "
-            f"(limit {WOODBURY_MAX_WORK:.2g})"
+            f"(limit {C.WOODBURY_MAX_WORK:.2g})"
         )
     if k > n:
         return f"k={k} > n={n} without a ridge: every large support interpolates"
     screen = min(n * n, k * n + k * k) * p
-    if screen <= WORKING_SET_MAX_WORK:
+    if screen <= C.WORKING_SET_MAX_WORK:
         return "working-set"
     return (
         f"a working-set round for k={k}, n={n}, p={p} needs ~{screen:.2g} multiply-adds "
-        f"(limit {WORKING_SET_MAX_WORK:.2g})"
+        f"(limit {C.WORKING_SET_MAX_WORK:.2g})"
     )
 
 
@@ -190,7 +102,7 @@ def _as_generator(random_state) -> np.random.Generator:
 
 def _resolve_perturbations(n_perturbations, k, p):
     if n_perturbations == "auto":
-        return AUTO_PERTURBATIONS if k * p <= AUTO_PERTURBATION_SIZE else 0
+        return C.AUTO_PERTURBATIONS if k * p <= C.AUTO_PERTURBATION_SIZE else 0
     if isinstance(n_perturbations, bool) or not isinstance(n_perturbations, numbers.Integral):
         raise ValueError(f"n_perturbations must be 'auto' or an int >= 0, got {n_perturbations!r}.")
     if n_perturbations < 0:
@@ -208,12 +120,12 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
     col_sq = problem.column_sq_norms()
     Atb = K.rmatvec(A, b)
     # One cache of Gram rows serves every restart; it holds at most SWAP_MEMORY_LIMIT / 3.
-    gram = GramRows(A, max_rows=max(4 * k, SWAP_MEMORY_LIMIT // (24 * problem.n_features)))
+    gram = GramRows(A, max_rows=max(4 * k, C.SWAP_MEMORY_LIMIT // (24 * problem.n_features)))
     common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, gram=gram, max_moves=max_swaps)
     # float64 A: the incrementally updated factors are float64-exact, so moves are checked by
     # an exact backsolve every few moves; float32 A: its Gram rows come from float32 BLAS
     # products, so every move is.
-    common["exact_every"] = EXACT_EVERY_FLOAT64 if A.dtype == np.float64 else 1
+    common["exact_every"] = C.EXACT_EVERY_FLOAT64 if A.dtype == np.float64 else 1
     incumbents = []
 
     sw = swap_search(A, b, k, w, f, **common)
@@ -226,7 +138,7 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
     f0 = problem.objective(np.zeros(problem.n_features))
     gr = swap_search(A, b, k, np.zeros(problem.n_features), f0, **common)
     info["greedy_start_objective"] = gr.objective
-    if gr.objective < f - 1e-12 * abs(f):
+    if gr.objective < f - C.IMPROVEMENT_RTOL * abs(f):
         w, f, swap_optimal = gr.coef, gr.objective, gr.swap_optimal
         incumbents.append(f)
         _log(verbose, f"greedy start improves: F={f:.8g}")
@@ -247,7 +159,7 @@ def solve(
     *,
     w0=None,
     max_iter: int = 1000,
-    tol: float = 1e-7,
+    tol: float = C.IHT_TOL,
     local_search: bool = True,
     active_set: bool = True,
     max_swaps: int | None = None,
@@ -287,7 +199,8 @@ def solve(
         ``p`` each round); unused by the exact swap search of small problems.
     n_perturbations : int or "auto"
         Rounds of iterated local search after the swap search. "auto" uses
-        ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none.
+        ``AUTO_PERTURBATIONS`` rounds when ``k p <= AUTO_PERTURBATION_SIZE``, else none
+        (both in :mod:`.constants`).
     random_state : None, int, numpy Generator or RandomState
         Seeds the perturbations (None: fresh randomness); everything else is deterministic.
     verbose : bool
@@ -324,8 +237,8 @@ def solve(
 
     info = {}
     if active_set:
-        w, f, history, n_iter, converged, n_back, rounds = _active_set_iht(
-            problem, w, max_iter=max_iter, tol=tol, verbose=verbose
+        w, f, history, n_iter, converged, n_back, rounds = active_set_iht(
+            problem, w, max_iter=max_iter, tol=tol, log=lambda msg: _log(verbose, msg)
         )
         info["active_set_rounds"] = rounds
     else:
@@ -358,7 +271,7 @@ def solve(
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
-        with threadpool_limits(limits=LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
+        with threadpool_limits(limits=C.LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
             if mode == "full":
                 w, f, incumbents, swap_optimal = _local_search(
                     problem,
@@ -372,6 +285,7 @@ def solve(
                 )
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
+                default_moves = getattr(C, default_moves)
                 res = search(
                     problem.A,
                     problem.b,
@@ -419,7 +333,7 @@ class IHTSolver(BaseEstimator):
     def __init__(
         self,
         max_iter=1000,
-        tol=1e-7,
+        tol=C.IHT_TOL,
         local_search=True,
         active_set=True,
         max_swaps=None,

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from ._require import require_torch
+from .._require import require_torch
 
 torch = require_torch()
 nn = torch.nn

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._require import require_torch
+from .._require import require_torch
 
 torch = require_torch()
 
@@ -64,10 +64,10 @@ def run_demo(cfg: DemoConfig) -> dict:
     """Train (or load) MLPNet, prune it at every (method, sparsity) and save table/plot/JSON."""
     from tqdm.auto import tqdm
 
+    from ..torch import prune
     from .data import load_digits
     from .models import MLPNet
     from .threads import set_threads
-    from .torch import prune
     from .train import accuracy, load_or_train
 
     set_threads(cfg.threads)

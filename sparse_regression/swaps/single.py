@@ -29,13 +29,12 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
-from . import _kernels as K
-from .backsolve import backsolve_arrays
-from .woodbury import ridge_gram_cholesky
+from .. import _kernels as K
+from ..backsolve import backsolve_arrays
+from ..constants import SWAP_COLLINEAR_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
+from ..woodbury import ridge_gram_cholesky
 
-__all__ = ["GramRows", "SwapResult", "perturbation_search", "swap_search", "swap_search_cost"]
-
-_EPS_COLLINEAR = 1e-10
+__all__ = ["GramRows", "SwapResult", "swap_search", "swap_search_cost"]
 
 
 @dataclass
@@ -95,7 +94,7 @@ class _SupportState:
     the factors are recomputed from scratch to stop rounding drift.
     """
 
-    refresh_every = 25  # at least; large supports refresh every s/8 moves
+    refresh_every = SWAP_REFRESH_EVERY  # at least; large supports refresh every s/8 moves
 
     def __init__(self, gram: GramRows, S, k: int, p: int, scale: np.ndarray, ridge: float):
         self.gram, self.scale, self.ridge = gram, scale, ridge
@@ -216,7 +215,7 @@ def swap_search(
     max_moves: int | None = None,
     const: float = 0.0,
     exact_every: int = 1,
-    rtol: float = 1e-10,
+    rtol: float = SWAP_RTOL,
 ) -> SwapResult:
     """Swap (and fill) local search from ``w``, an exact minimiser on its support.
 
@@ -289,14 +288,14 @@ def swap_search(
         tol_abs = rtol * max(abs(f), tiny)
         move = None
         if s < k:
-            j, delta = K.best_add(g, s_out, scale, in_support, _EPS_COLLINEAR)
+            j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
             if j >= 0 and delta < -tol_abs:
                 move = (None, int(j))
         if move is None and s:
             inv_root = 1.0 / np.sqrt(np.maximum(np.diag(state.Minv[:s, :s]), tiny))
             beta = wS * inv_root
             r, j, delta = K.best_swap(
-                Z, inv_root, beta, g, s_out, scale, in_support, _EPS_COLLINEAR
+                Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
             )
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
@@ -358,62 +357,3 @@ def swap_search(
             # out of moves between checkpoints, and the last moves did not pay: go back
             w, f = checkpoint[0], checkpoint[1]
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
-
-
-def perturbation_search(
-    A: np.ndarray,
-    b: np.ndarray,
-    k: int,
-    w: np.ndarray,
-    f: float,
-    *,
-    rounds: int,
-    rng: np.random.Generator,
-    kick: int = 3,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    Atb: np.ndarray | None = None,
-    gram: GramRows | None = None,
-    max_moves: int | None = None,
-    exact_every: int = 1,
-) -> tuple[np.ndarray, float, list]:
-    """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
-
-    Each round replaces between 1 and ``kick`` (drawn uniformly) random members of the
-    incumbent's support by random outside coordinates, backsolves, and runs
-    :func:`swap_search` from there. Returns the best point,
-    its objective and the incumbent objective after every improving round.
-    """
-    p = A.shape[1]
-    improvements = []
-    for _ in range(rounds):
-        S = np.flatnonzero(w)
-        m = min(int(rng.integers(1, kick + 1)) if kick > 1 else 1, S.size, p - S.size)
-        if m == 0:
-            break
-        out = rng.choice(S, size=m, replace=False)
-        outside = np.flatnonzero(~np.isin(np.arange(p), S))
-        inn = rng.choice(outside, size=m, replace=False)
-        S2 = np.sort(np.concatenate([np.setdiff1d(S, out), inn]))
-        wS, f2 = backsolve_arrays(A, b, S2, ridge, w_ref)
-        w2 = np.zeros(p)
-        w2[S2] = wS
-        res = swap_search(
-            A,
-            b,
-            k,
-            w2,
-            f2,
-            ridge=ridge,
-            w_ref=w_ref,
-            col_sq=col_sq,
-            Atb=Atb,
-            gram=gram,
-            max_moves=max_moves,
-            exact_every=exact_every,
-        )
-        if res.objective < f - 1e-12 * abs(f):
-            w, f = res.coef, res.objective
-            improvements.append(f)
-    return w, f, improvements

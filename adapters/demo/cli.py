@@ -1,10 +1,12 @@
-"""Command line: ``chita demo`` (run as ``python -m adapters.cli demo`` from a checkout)."""
+"""Command line: ``chita demo``, ``chita --version`` (``python -m chita`` from a checkout)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from .._version import package_version
 
 __all__ = ["main"]
 
@@ -33,6 +35,7 @@ def _methods(text: str) -> tuple[str, ...]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chita", description="CHITA neural-network pruning.")
+    p.add_argument("--version", action="version", version=f"chita {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser(
         "demo",
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             print("chita demo: --n-samples must be >= 1", file=sys.stderr)
             return 2
         try:
-            from .demo import DemoConfig, format_table, run_demo
+            from .run import DemoConfig, format_table, run_demo
         except ImportError as exc:
             print(f"chita demo: {exc}", file=sys.stderr)
             return 1

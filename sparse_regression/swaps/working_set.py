@@ -23,9 +23,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from . import _kernels as K
-from .local_search import GramRows, SwapResult, swap_search
-from .woodbury import column_chunks, ridge_gram_cholesky, woodbury_sq_norms
+from .. import _kernels as K
+from ..constants import (
+    LARGE_SEARCH_ROUNDS,
+    SWAP_RTOL,
+    WORKING_SET_EXACT_EVERY,
+    WORKING_SET_SCREEN_RTOL,
+)
+from ..woodbury import column_chunks, ridge_gram_cholesky, woodbury_sq_norms
+from .single import GramRows, SwapResult, swap_search
 
 __all__ = ["orthogonal_sq_norms", "restrict_to_columns", "working_set_swap_search"]
 
@@ -84,10 +90,10 @@ def working_set_swap_search(
     w_ref: np.ndarray | None = None,
     col_sq: np.ndarray | None = None,
     size: int | None = None,
-    max_rounds: int = 5,
+    max_rounds: int = LARGE_SEARCH_ROUNDS,
     max_moves: int | None = None,
     exact_every: int | None = None,
-    rtol: float = 1e-10,
+    rtol: float = SWAP_RTOL,
     log=None,
 ) -> SwapResult:
     """Swap search on working sets of about ``size`` columns, grown by the global bound.
@@ -102,7 +108,7 @@ def working_set_swap_search(
     if size is None:
         size = min(p, 2 * k + 100)
     if exact_every is None:
-        exact_every = 1 if k <= n else 10
+        exact_every = 1 if k <= n else WORKING_SET_EXACT_EVERY
     ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
     history = [f]
     n_swaps = n_adds = 0
@@ -116,7 +122,7 @@ def working_set_swap_search(
             g += ridge * (w - w_ref if w_ref is not None else w)
         s_out = orthogonal_sq_norms(A, S, ridge, col_sq)
         gain = np.zeros(p)
-        ok = s_out > 1e-12 * (col_sq + ridge)
+        ok = s_out > WORKING_SET_SCREEN_RTOL * (col_sq + ridge)
         gain[ok] = g[ok] ** 2 / (2.0 * s_out[ok])
         gain[S] = 0.0
         best = float(gain.max())

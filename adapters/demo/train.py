@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ._require import require_torch
+from .._require import require_torch
 
 torch = require_torch()
 

@@ -20,52 +20,25 @@ ends with an exact float64 backsolve and is kept only if it lowered F.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
-from . import _kernels as K
-from .backsolve import backsolve_arrays
-from .local_search import SwapResult
-from .woodbury import support_factor, woodbury_sq_norms
+from .. import _kernels as K
+from ..backsolve import backsolve_arrays
+from ..constants import (
+    LARGE_SEARCH_ROUNDS,
+    SWAP_COLLINEAR_RTOL,
+    SWAP_RTOL,
+    WOODBURY_MOVES,
+    WOODBURY_POOL_ADD,
+    WOODBURY_POOL_REFRESH,
+    WOODBURY_POOL_REMOVE,
+)
+from ..woodbury import support_factor, woodbury_sq_norms
+from .single import SwapResult
 
 __all__ = ["woodbury_swap_search"]
-
-
-@nb.njit(cache=True, nogil=True, fastmath=True)
-def _best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps):
-    """Best swap (or addition, when ``can_add``) within the pool. Returns (i, j, delta)
-    with i = -1 for an addition; (-1, -1, 0.0) when nothing lowers F."""
-    m = Z.shape[0]
-    best, bi, bj = 0.0, -1, -1
-    for j in range(m):
-        if member[j]:
-            continue
-        scale = colsq_c[j] + ridge
-        s_j = ridge * (1.0 + Z[j, j])
-        if s_j <= eps * scale:
-            continue
-        g_j = -ridge * (v[j] + w_ref_c[j])
-        if can_add:
-            d = -0.5 * g_j * g_j / s_j
-            if d < best:
-                best, bi, bj = d, -1, j
-        for i in range(m):
-            if not member[i]:
-                continue
-            minv = (1.0 - Z[i, i]) / ridge
-            if minv <= 0.0:
-                continue
-            ir = 1.0 / np.sqrt(minv)
-            beta = (w_ref_c[i] + v[i]) * ir
-            t = Z[i, j] * ir
-            den = s_j + t * t
-            num = beta * t - g_j
-            d = 0.5 * beta * beta - 0.5 * num * num / den
-            if d < best:
-                best, bi, bj = d, i, j
-    return bi, bj, best
 
 
 class _Pool:
@@ -165,12 +138,12 @@ def woodbury_swap_search(
     ridge: float,
     w_ref: np.ndarray | None = None,
     col_sq: np.ndarray | None = None,
-    n_remove: int = 256,
-    n_add: int = 512,
-    max_moves: int = 1000,
-    max_rounds: int = 5,
-    refresh_every: int = 200,
-    rtol: float = 1e-10,
+    n_remove: int = WOODBURY_POOL_REMOVE,
+    n_add: int = WOODBURY_POOL_ADD,
+    max_moves: int = WOODBURY_MOVES,
+    max_rounds: int = LARGE_SEARCH_ROUNDS,
+    refresh_every: int = WOODBURY_POOL_REFRESH,
+    rtol: float = SWAP_RTOL,
     log=None,
 ) -> SwapResult:
     """Swap search over candidate pools in the Woodbury space (``ridge > 0``).
@@ -185,7 +158,7 @@ def woodbury_swap_search(
     history = [f]
     n_swaps = n_adds = 0
     w = w.copy()
-    eps = 1e-10
+    eps = SWAP_COLLINEAR_RTOL
     for rnd in range(1, max_rounds + 1):
         S = np.flatnonzero(w)
         C, factor = _candidates(A, b, S, w, ridge, w_ref, col_sq, n_remove, n_add)
@@ -194,7 +167,7 @@ def woodbury_swap_search(
         moves = 0
         while moves < max_moves:
             can_add = len(support) < k
-            i, j, delta = _best_pool_move(
+            i, j, delta = K.best_pool_move(
                 pool.Z, pool.member, pool.w_ref_c, pool.v, col_sq[pool.C], ridge, can_add, eps
             )
             if j < 0 or delta >= -rtol * abs(f):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._require import require_torch
+from .._require import require_torch
 
 torch = require_torch()
 

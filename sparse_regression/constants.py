@@ -1,0 +1,171 @@
+"""Every tolerance and tuning constant of chita, in one place, each with the reason for its value.
+
+The core (``sparse_regression``), the solver backends (``solvers``) and the PyTorch adapter
+(``adapters.torch``) import their constants from here (the layering allows imports downward
+only, so the one shared place is the core). Modules read them at call time as
+``constants.NAME`` where tests or users may want to change them (e.g. the solve pipeline's
+work limits); defaults of function arguments are bound at import.
+
+Names are grouped by the module that uses them. "Relative" tolerances are fractions of the
+quantity named in the comment (an objective, a column norm, a largest eigenvalue).
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- numerics shared by the core
+#: Multiply-adds below which a Numba kernel's serial compilation beats the parallel one
+#: (thread start-up dominates below; measured on 2 and 16 cores).
+PARALLEL_MIN_WORK = 200_000
+#: Floor of a denominator that would otherwise be 0 (a relative decrease when F = 0, a score
+#: offset that must keep a zero weight ranked above every unkept one): the smallest normal
+#: float64 is 2.2e-308, so 1e-300 is positive yet below any meaningful value.
+TINY = 1e-300
+#: Relative objective decrease that counts as a real improvement of an incumbent (a restart,
+#: a perturbation round, the greedy start): float64 rounding of F is ~1e-16 relative, so a
+#: gain below 1e-12 F is noise and must not replace the incumbent.
+IMPROVEMENT_RTOL = 1e-12
+
+# ---------------------------------------------------------------- backsolve (backsolve.py)
+#: A Cholesky pivot below this fraction of the largest diagonal of A_S^T A_S + ridge I means
+#: "numerically singular" (then the minimum-norm least-squares solution is used): pivots of a
+#: well-posed float64 factor stay far above 1e-12, dependent columns give ~1e-16.
+BACKSOLVE_SINGULAR_RTOL = 1e-12
+
+# ---------------------------------------------------------------- IHT (iht.py)
+#: Default relative decrease of F per iteration below which the support counts as settled
+#: (then it is backsolved exactly); 1e-7 is well above float32 storage noise in A w.
+IHT_TOL = 1e-7
+#: Step-size multiples of 1/L probed by the line search: the first is 1/L itself (times
+#: 1 + 1e-9 so that rounding cannot make it fail the sufficient-decrease test), the others
+#: grow geometrically up to 64/L where the quadratic's curvature along the step is small.
+IHT_PROBE_FACTORS = (1.0 + 1e-9, 1.5, 2.5, 4.0, 8.0, 16.0, 32.0, 64.0)
+#: A line-search probe must beat the previous one by this much (relative) to be taken: below
+#: it the two are equal up to float64 rounding.
+IHT_PROBE_RTOL = 1e-15
+
+# ---------------------------------------------------------------- active set (active_set.py)
+#: An active-set round that lowers F by less than this (relative) ends the rounds: further
+#: rounds cost a full gradient each and gained < 0.01% in the experiments of docs/algorithms.md.
+ACTIVE_SET_RTOL = 1e-4
+#: An outside column enters only if its screening score beats the weakest support member by
+#: more than this (relative), so ties from rounding do not cycle columns in and out.
+ACTIVE_SET_ENTRY_MARGIN = 1e-12
+
+# ---------------------------------------------------------------- solve pipeline (pipeline.py)
+#: Largest working memory (bytes) of the exact swap search over all columns (3 k x p float64
+#: buffers); above it the large-problem searches are used.
+SWAP_MEMORY_LIMIT = 512 * 2**20
+#: Largest set-up cost (multiply-adds, about k n p + k^2 p) of the swap search over all columns;
+#: above it (or above SWAP_MEMORY_LIMIT) the working-set / Woodbury swap search is used instead
+#: (2e9 is about a second of BLAS on one core).
+SWAP_MAX_WORK = 2 * 10**9
+#: Largest cost of one working-set round's global screen (about min(n^2, k n + k^2) p); beyond
+#: it one round would take minutes and the search is skipped with a reason.
+WORKING_SET_MAX_WORK = 5 * 10**10
+#: Default moves per working-set round (ridge = 0): enough to settle a working set of a few
+#: hundred columns before the next global re-screen.
+WORKING_SET_MOVES = 100
+#: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems): a
+#: move costs O(n |pool|), so 1000 moves cost about as much as one round's set-up.
+WOODBURY_MOVES = 1000
+#: Largest set-up cost of one Woodbury round (about n^2 (k + p) multiply-adds), as for
+#: WORKING_SET_MAX_WORK.
+WOODBURY_MAX_WORK = 5 * 10**10
+#: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
+#: AUTO_PERTURBATION_SIZE: 20 rounds found the certified optimum on 20/20 benchmark instances
+#: (docs/solvers.md) while costing about as much as the swap search.
+AUTO_PERTURBATIONS = 20
+#: Largest k p for which "auto" perturbs; above it each round's swap search is too costly to
+#: repeat 20 times by default.
+AUTO_PERTURBATION_SIZE = 2 * 10**4
+#: Exact backsolve every this many swap moves for float64 A (every move for float32 A, whose
+#: Gram rows come from float32 products): the float64 incremental factors drift ~1e-14 per
+#: move, so checking every 8 moves is exact enough and 8x cheaper.
+EXACT_EVERY_FLOAT64 = 8
+#: BLAS threads during the local search: its many small products (s x s factors, s x p rows)
+#: are latency-bound, so extra threads only add synchronisation cost.
+LOCAL_SEARCH_BLAS_THREADS = 1
+
+# ---------------------------------------------------------------- swap searches (swaps/)
+#: A column whose part orthogonal to the support has squared norm below this fraction of its
+#: own squared norm is collinear with the support and is never added (its score would divide
+#: by rounding noise).
+SWAP_COLLINEAR_RTOL = 1e-10
+#: The exact swap search skips support rows whose |beta| exceeds a provable bound; the bound
+#: is inflated by this (relative) for rounding in s_j and t_j. Read by a Numba kernel, which
+#: freezes it at compilation: after changing it, delete the __pycache__ folders (Numba's cache).
+SWAP_SKIP_MARGIN = 1e-9
+#: Default relative decrease of F below which a swap search stops (a move must gain more).
+SWAP_RTOL = 1e-10
+#: The exact single-swap search refactors its support at least every this many moves (large
+#: supports every s/8) to stop rounding drift in the updated inverse.
+SWAP_REFRESH_EVERY = 25
+#: Random support members replaced per perturbation round (1..PERTURBATION_KICK, uniform):
+#: small kicks leave the swap search's basin of attraction without discarding the incumbent.
+PERTURBATION_KICK = 3
+#: Woodbury pool: support members cheapest to remove kept as swap candidates per round.
+WOODBURY_POOL_REMOVE = 256
+#: Woodbury pool: outside columns with the largest exact addition gains kept per round; twice
+#: the removals because entrants are the scarcer resource at high sparsity. A move costs
+#: O(n (256 + 512)), independent of k and p.
+WOODBURY_POOL_ADD = 512
+#: Woodbury pool: Sherman-Morrison updates between refactorisations of K (rounding drift).
+WOODBURY_POOL_REFRESH = 200
+#: Rounds of the large-problem searches (candidates re-selected from all p each round).
+LARGE_SEARCH_ROUNDS = 5
+#: Working-set search: exact backsolve every this many moves when k > n (cheap moves, costly
+#: checks); every move otherwise.
+WORKING_SET_EXACT_EVERY = 10
+#: Working-set screen: a column counts only if its orthogonal part exceeds this fraction of
+#: its norm (collinear columns cannot enter).
+WORKING_SET_SCREEN_RTOL = 1e-12
+
+# ---------------------------------------------------------------- Woodbury linear algebra
+#: Bytes of one chunk of columns when norms through K^-1 are computed chunk by chunk (bounds
+#: the temporary n x chunk block; 64 MiB keeps it in memory on any machine).
+WOODBURY_CHUNK_BYTES = 64 * 2**20
+
+# ---------------------------------------------------------------- exact solvers (solvers/)
+#: Relative margin added to every big-M bound, covering rounding in the eigenvalues and solves
+#: that produce it (the bounds are exact in exact arithmetic; float64 error is ~1e-12).
+BIG_M_MARGIN = 1e-6
+#: A Gram matrix counts as positive definite when lambda_min > this * lambda_max, i.e. its
+#: condition number is below 1e10; beyond, lambda_min is rounding noise and no bound is drawn.
+BIG_M_PD_RTOL = 1e-10
+#: Enumeration: candidates (best by the Gram-based score) re-scored with the exact backsolve,
+#: so that the returned support is right even when the Gram scores are rounded.
+ENUM_N_RESCORE = 16
+#: Enumeration: relative Cholesky pivot below which a column counts as dependent (ridge = 0).
+ENUM_PIVOT_RTOL = 1e-10
+#: MIQP: the scaled objective of the zero vector. SCIP's feasibility tolerance is absolute for
+#: values below 1 and relative above, so spreading the objective over [0, OBJECTIVE_SPAN] keeps
+#: the error it induces in the bound near the tolerance, relative to F (measured).
+OBJECTIVE_SPAN = 10.0
+#: MIQP perspective term: ``delta = (1 - MIQP_DELTA_SHRINK) lambda_min(A^T A)
+#: - MIQP_PD_ABS lambda_max`` keeps ``A^T A - delta I`` positive semidefinite despite rounding.
+MIQP_DELTA_SHRINK = 1e-3
+MIQP_PD_ABS = 1e-10
+#: Without a provable bound, M = HEURISTIC_M_FACTOR * max |incumbent| (no certificate then).
+HEURISTIC_M_FACTOR = 4.0
+#: The MIP gets the incumbent's objective (scaled) as a cutoff, loosened by this relative and
+#: absolute amount so that the incumbent itself is not cut off by rounding.
+MIP_CUTOFF_RTOL = 1e-9
+MIP_CUTOFF_ATOL = 1e-12
+#: Relative MIP gap asked of Gurobi / MOSEK: far below the 1e-5 that :func:`solvers.verify`
+#: needs, so the gap reported is the solver's proof, not its stopping rule.
+MIP_REL_GAP = 1e-9
+#: SCIP's feasibility tolerance: 1e-7 (default 1e-6) makes certificates accurate to ~1e-7
+#: relative (measured in docs/solvers.md).
+SCIP_FEASTOL = 1e-7
+#: :func:`solvers.verify` calls a point optimal when its gap to the proven bound is at most
+#: this (relative): above the MIP backends' accuracy (~1e-7), below any gap that matters.
+VERIFY_RTOL = 1e-5
+
+# ---------------------------------------------------------------- PyTorch adapter
+#: Bytes of per-sample gradients held at once while A is filled (chunks of samples).
+GRAD_BUFFER_BYTES = 256 * 2**20
+#: Extra bytes reserved for those per-sample gradient buffers when planning memory.
+GRAD_RESERVE = 256 * 2**20
+#: Fraction of the available RAM that ``memory_limit="auto"`` allows (the rest stays for the
+#: model, the data loader and the OS).
+AUTO_MEMORY_FRACTION = 0.6
