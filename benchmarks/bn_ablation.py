@@ -2,7 +2,9 @@
 
 Every variant ends with BatchNorm recalibration (``prune(recalibrate_bn=True)``; chita++ also
 recalibrates between stages). ``_si``: ``bn_aware=True`` (each BN-fed channel's scale direction
-projected out of the Fisher); ``ppN_rb``: chita++ with N stages. The rejected variants of
+projected out of the Fisher); ``ppN_rb``: chita++ with N stages; ``_ls``: the swap search after
+every stage (the default
+solver of one-stage CHITA); ``_rX``: ridge X. The rejected variants of
 docs/batchnorm.md (Fisher-diagonal column scaling, keeping the pretrained values on the
 solver's mask, chita++ without recalibration between stages) were measured with this script at
 commit 46a39e9, where ``adapters.torch.pruner._EXP`` still had those knobs. Prints one JSON
@@ -30,6 +32,10 @@ VARIANTS = {
     "pp5_rb": dict(method="chita++", stages=5, bn_aware=False),
     "pp5_rb_si": dict(method="chita++", stages=5, bn_aware=True),
     "pp10_rb_si": dict(method="chita++", stages=10, bn_aware=True),
+    "chita_si_r1e-2": dict(method="chita", bn_aware=True, ridge=1e-2),
+    "chita_si_r1e-1": dict(method="chita", bn_aware=True, ridge=1e-1),
+    "pp3_rb_si_ls": dict(method="chita++", stages=3, bn_aware=True, local_search=True),
+    "pp5_rb_si_ls": dict(method="chita++", stages=5, bn_aware=True, local_search=True),
 }
 
 
@@ -42,13 +48,15 @@ def main() -> None:
     args = ap.parse_args()
     import benchmarks.prune_resnet20 as bench
     from adapters.demo.train import accuracy
-    from adapters.torch import prune
+    from adapters.torch import default_solver, prune
 
     model0, data, _ = bench._setup(args.threads)
     out = ROOT / "benchmarks" / "results" / "bn_ablation.jsonl"
     for s in args.sparsity:
         for name in args.variants:
             cfg = dict(VARIANTS[name])
+            if cfg.pop("local_search", False):  # the swap round after every stage's IHT
+                cfg["solver"] = default_solver(True, 0)
             model = copy.deepcopy(model0)
             t0 = time.perf_counter()
             rep = prune(model, (data.X_train, data.y_train), sparsity=s,

@@ -28,8 +28,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 #: Per network: sparsities, pruning events, epochs after each event / after the last, lr,
 #: CHITA settings of every event.
 NETS = {
-    "resnet20": dict(sparsities=(0.95, 0.98, 0.99), steps=5, epochs_per_step=1, final_epochs=3,
-                     lr=0.05, prune_kwargs={"n_samples": 500}),
+    "resnet20": dict(sparsities=(0.95, 0.98, 0.99), steps=4, epochs_per_step=1, final_epochs=3,
+                     lr=0.05, prune_kwargs={"n_samples": 256}),
     "mlpnet": dict(sparsities=(0.98, 0.99), steps=8, epochs_per_step=2, final_epochs=8,
                    lr=0.05, prune_kwargs={"n_samples": 500}),
 }  # fmt: skip
@@ -148,7 +148,14 @@ def main() -> None:
         res["nets"][net] = run_net(net, args.threads, args.seed)
     res["targets"] = {k: {"met": bool(ok), "value": v} for k, (ok, v) in verdicts(res).items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "gradual.json").write_text(json.dumps(res, indent=2))
+    path = RESULTS / "gradual.json"
+    if set(args.nets) != set(NETS) and path.exists():  # merge with the other nets' results
+        old = json.loads(path.read_text())
+        for n in NETS:
+            if n not in args.nets and n in old.get("nets", {}):
+                res["nets"][n], res["budget"][n] = old["nets"][n], old["budget"][n]
+        res["targets"] = {k: {"met": bool(ok), "value": v} for k, (ok, v) in verdicts(res).items()}
+    path.write_text(json.dumps(res, indent=2))
     plot(res, RESULTS / "gradual.png")
     print("| net | sparsity | GMP | gradual chita | epochs |\n|---|---|---|---|---|")
     for net, r in res["nets"].items():
