@@ -9,7 +9,8 @@ importable as they are:
 * from :mod:`solvers` (exact and baseline backends): :func:`verify`, :class:`Certificate`,
   :func:`get_solver` (``solvers.get``), :class:`MIPSolver`, :class:`EnumerationSolver`;
 * from :mod:`adapters.torch` (PyTorch; needs ``pip install "chita[torch]"``): :func:`prune`,
-  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`. These are imported on
+  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`,
+  :func:`prune_gradually`, :func:`recalibrate_batchnorm`. These are imported on
   first use, so ``import chita`` works without torch.
 
 >>> import chita
@@ -37,7 +38,14 @@ from sparse_regression import (
 __version__ = package_version()
 
 #: Names served from :mod:`adapters.torch`, imported on first access (torch is optional).
-_TORCH_NAMES = ("prune", "PruneReport", "make_permanent", "default_solver")
+_TORCH_NAMES = (
+    "prune",
+    "PruneReport",
+    "make_permanent",
+    "default_solver",
+    "prune_gradually",
+    "recalibrate_batchnorm",
+)
 
 __all__ = [
     "Certificate",
@@ -55,6 +63,8 @@ __all__ = [
     "get_solver",
     "make_permanent",
     "prune",
+    "prune_gradually",
+    "recalibrate_batchnorm",
     "solve",
     "verify",
 ]

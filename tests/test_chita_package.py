@@ -29,7 +29,14 @@ BACKENDS = {
     "EnumerationSolver": "EnumerationSolver",
     "get_solver": "get",
 }
-TORCH = ["prune", "PruneReport", "make_permanent", "default_solver"]
+TORCH = [
+    "prune",
+    "PruneReport",
+    "make_permanent",
+    "default_solver",
+    "prune_gradually",
+    "recalibrate_batchnorm",
+]
 
 
 @pytest.mark.parametrize("name", CORE)
