@@ -32,6 +32,8 @@ VARIANTS = {
     "pp5_rb": dict(method="chita++", stages=5, bn_aware=False),
     "pp5_rb_si": dict(method="chita++", stages=5, bn_aware=True),
     "pp10_rb_si": dict(method="chita++", stages=10, bn_aware=True),
+    "chita_si_fold": dict(method="chita", bn_aware=True, fold=True),
+    "pp5_rb_si_fold": dict(method="chita++", stages=5, bn_aware=True, fold=True),
     "chita_si_r1e-2": dict(method="chita", bn_aware=True, ridge=1e-2),
     "chita_si_r1e-1": dict(method="chita", bn_aware=True, ridge=1e-1),
     "pp3_rb_si_ls": dict(method="chita++", stages=3, bn_aware=True, local_search=True),
@@ -48,13 +50,14 @@ def main() -> None:
     args = ap.parse_args()
     import benchmarks.prune_resnet20 as bench
     from adapters.demo.train import accuracy
-    from adapters.torch import default_solver, prune
+    from adapters.torch import default_solver, prune, pruner
 
     model0, data, _ = bench._setup(args.threads)
     out = ROOT / "benchmarks" / "results" / "bn_ablation.jsonl"
     for s in args.sparsity:
         for name in args.variants:
             cfg = dict(VARIANTS[name])
+            pruner._BN_FOLD = cfg.pop("fold", False)
             if cfg.pop("local_search", False):  # the swap round after every stage's IHT
                 cfg["solver"] = default_solver(True, 0)
             model = copy.deepcopy(model0)

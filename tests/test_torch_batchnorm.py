@@ -118,7 +118,7 @@ def test_bn_aware_fisher_projects_out_channel_scale():
     import numpy as np
 
     from adapters.demo.models import ResNet20
-    from adapters.torch.batchnorm import bn_scale_targets, project_channel_scale
+    from adapters.torch.batchnorm import bn_scale_targets, folded_scale, project_channel_scale
     from adapters.torch.targets import resolve_targets
 
     # the principle: with batch statistics the loss is invariant to scaling a BN-fed channel,
@@ -135,8 +135,20 @@ def test_bn_aware_fisher_projects_out_channel_scale():
     assert [tl[i].name for i in bn_scale_targets(model, tl, X[:2])] == ["conv1.weight"]
     net = ResNet20()
     tl = resolve_targets(net)
-    names = [tl[i].name for i in bn_scale_targets(net, tl, torch.randn(2, 1, 32, 32))]
+    pairs = bn_scale_targets(net, tl, torch.randn(2, 1, 32, 32))
+    bns = {m: n for n, m in net.named_modules()}
+    names = {tl[i].name: bns[bn] for i, bn in pairs.items()}
     assert len(names) == 19 and "fc.weight" not in names and net.training
+    assert names["conv1.weight"] == "bn1" and names["layer2.1.conv2.weight"] == "layer2.1.bn2"
+    with torch.no_grad():
+        net.layer3[2].bn2.weight.fill_(-3.0)
+        net.layer3[2].bn2.running_var.fill_(4.0 - net.layer3[2].bn2.eps)
+    offs = np.cumsum([0] + [t.numel for t in tl])
+    sl = [(int(a), int(b)) for a, b in zip(offs[:-1], offs[1:], strict=True)]
+    sc = folded_scale(tl, sl, pairs)
+    i = [t.name for t in tl].index("layer3.2.conv2.weight")
+    np.testing.assert_allclose(sc[sl[i][0] : sl[i][1]], 1.5)  # |gamma| / sqrt(var + eps)
+    assert np.all(sc[sl[-1][0] :] == 1.0)  # the fc layer feeds no BN
 
     rng = np.random.default_rng(0)
     shape = (3, 2, 2, 2)

@@ -173,25 +173,30 @@ def recalibrate_batchnorm(
 
 
 @torch.no_grad()
-def bn_followers(model: nn.Module, modules: list[nn.Module], example: torch.Tensor) -> set[int]:
-    """Indices into ``modules`` of those whose output goes straight into a BatchNorm layer.
+def bn_followers(
+    model: nn.Module, modules: list[nn.Module], example: torch.Tensor
+) -> dict[int, _BatchNorm]:
+    """Indices into ``modules`` of those whose output goes straight into a BatchNorm layer,
+    each with that BN layer.
 
     Found with hooks on one forward pass of ``example`` (eval mode, restored): a module is a
     BN follower when the tensor it returns is the input of a BN layer with running statistics.
     """
     out_ids: dict[int, list[int]] = {}
-    hits: set[int] = set()
+    hits: dict[int, _BatchNorm] = {}
+    alive: list = []  # outputs kept referenced so that no id is reused during the pass
+
+    def record(i, out):
+        alive.append(out)
+        out_ids.setdefault(id(out), []).append(i)
+
     handles = []
     for i, m in enumerate(modules):
-        handles.append(
-            m.register_forward_hook(
-                lambda mod, inp, out, i=i: out_ids.setdefault(id(out), []).append(i)
-            )
-        )
+        handles.append(m.register_forward_hook(lambda mod, inp, out, i=i: record(i, out)))
     for bn in batchnorm_layers(model):
         handles.append(
             bn.register_forward_pre_hook(
-                lambda mod, inp: hits.update(out_ids.get(id(inp[0]), []))
+                lambda mod, inp: hits.update(dict.fromkeys(out_ids.get(id(inp[0]), []), mod))
             )
         )
     modes = [(m, m.training) for m in model.modules()]
@@ -206,15 +211,39 @@ def bn_followers(model: nn.Module, modules: list[nn.Module], example: torch.Tens
     return hits
 
 
-def bn_scale_targets(model: nn.Module, targets, example: torch.Tensor) -> list[int]:
-    """Indices of the targets (weights of one module each) whose output feeds a BN layer."""
+def bn_scale_targets(model: nn.Module, targets, example: torch.Tensor) -> dict[int, _BatchNorm]:
+    """Indices of the targets (weights of one module each) whose output feeds a BN layer,
+    each with that layer (in target order)."""
     idx = [
         i
         for i, t in enumerate(targets)
         if len(t.users) == 1 and t.users[0][1] == "weight" and len(t.shape) >= 2
     ]
     hit = bn_followers(model, [targets[i].users[0][0] for i in idx], example)
-    return sorted(idx[j] for j in hit)
+    return {idx[j]: hit[j] for j in sorted(hit)}
+
+
+@torch.no_grad()
+def folded_scale(targets, slices, pairs: dict[int, _BatchNorm]) -> np.ndarray:
+    """Per flat weight, the factor that folds its BN layer in: ``|gamma_c| / sqrt(var_c + eps)``
+    for output channel c of a BN-fed target, 1 elsewhere.
+
+    ``w * folded_scale`` is the weight's effect on the BN output per unit input: a magnitude
+    comparable across channels and layers (a BN-fed weight's own scale is arbitrary).
+    """
+    total = slices[-1][1] if slices else 0
+    out = np.ones(total)
+    for i, bn in pairs.items():
+        a, b = slices[i]
+        rows = targets[i].shape[0]
+        var = bn.running_var.detach().double().cpu()
+        g = bn.weight.detach().double().cpu().abs() if bn.affine else torch.ones_like(var)
+        sc = (g / torch.sqrt(var + bn.eps)).numpy()
+        if sc.shape[0] != rows:
+            continue
+        sc = np.maximum(sc, 1e-8 * max(float(sc.max()), 1e-300))
+        out[a:b] = np.repeat(sc, (b - a) // rows)
+    return out
 
 
 def project_channel_scale(A, w, shape, cols: tuple[int, int] | None = None) -> None:

@@ -30,7 +30,7 @@ from torch import nn
 from sparse_regression import IHTSolver
 
 from .allocation import stage_sparsities, topk_mask
-from .batchnorm import batchnorm_layers, bn_scale_targets, recalibrate_batchnorm
+from .batchnorm import batchnorm_layers, bn_scale_targets, folded_scale, recalibrate_batchnorm
 from .fisher import collect_samples
 from .masks import MASK_MODES, write_back
 from .memory import parse_memory_limit
@@ -43,6 +43,8 @@ from .targets import resolve_targets
 __all__ = ["prune", "METHODS", "SCOPES", "default_solver"]
 
 METHODS = ("magnitude", "chita", "chita++")
+#: Ablation knob (benchmarks/bn_ablation.py): solve in BN-folded variables when bn_aware.
+_BN_FOLD = False
 SCOPES = ("global", "layer")
 
 
@@ -251,7 +253,10 @@ def prune(
                 solver=solver,
                 progress=progress,
                 notes=notes,
-                bn_targets=bn_idx,
+                bn_targets=list(bn_idx),
+                column_scale=(
+                    (lambda: folded_scale(tlist, slices, bn_idx)) if bn_idx and _BN_FOLD else None
+                ),
                 between_stages=(
                     (lambda: recalibrate_batchnorm(model, data, random_state=bn_seed))
                     if recal

@@ -57,6 +57,8 @@ class StageContext:
     bn_targets: list[int] = field(default_factory=list)
     #: called between stages (BN recalibration), so the next Fisher sees the recalibrated net
     between_stages: Callable[[], object] | None = None
+    #: per-weight factors c (> 0): the stage is solved in the variables c * w (BN folded in)
+    column_scale: Callable[[], np.ndarray] | None = None
 
     @property
     def n_samples(self) -> int:
@@ -99,13 +101,16 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
     """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask)."""
     n = ctx.n_samples
     problems = ctx.problems
+    scale = None if ctx.column_scale is None else ctx.column_scale()
+    if scale is not None:  # A v with v = scale * w: A's columns are divided by scale below
+        w = w * scale
     ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
     k_total = int(mask_mag.sum())
     rec = StageRecord(t_idx, s_t, k_total, len(problems), ridge=None, n_passes=0)
     w_new = np.where(mask_mag, w, 0.0)
     mask_new = mask_mag.copy()
     if k_total == w.shape[0]:
-        return rec, w.copy(), mask_new
+        return rec, (w.copy() if scale is None else w / scale), mask_new
     obj_mag = obj = 0.0
     solver_info = {"n_iter": 0, "converged": True, "optimality": set(), "time": 0.0}
     mean_diag = None
@@ -135,6 +140,8 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
             if s < e:
                 shape = ctx.targets[i].shape
                 project_channel_scale(A[:, s - lo : e - lo], w[a:b], shape, (s - a, e - a))
+        if scale is not None:
+            A *= (1.0 / scale[lo:hi]).astype(np.float32)[None, :]
         scanned = mean_diag is None  # the ridge scale reads every entry of this A
         if scanned:
             mean_diag = float(column_sq_norms(A).mean())
@@ -180,6 +187,8 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
     solver_info["optimality"] = sorted(solver_info["optimality"])
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
+    if scale is not None:
+        w_new = w_new / scale
     return rec, w_new, mask_new
 
 
