@@ -287,59 +287,46 @@ def all_finite(A: np.ndarray) -> bool:
 
 
 # ---------------------------------------------------------------------------- thresholding
-@nb.njit(cache=True, nogil=True)
-def topk_abs(v, k):
-    """Indices (sorted) of the ``k`` entries of largest ``|v|``; ties go to lower indices."""
+def topk_abs(v: np.ndarray, k: int) -> np.ndarray:
+    """Indices (sorted, int64) of the ``k`` entries of largest ``|v|``; ties go to lower indices.
+
+    O(p) whatever the data: numpy's introselect finds the threshold (no quadratic worst case),
+    and the indices are read off a mask in order, so nothing is sorted. (Numba's ``np.sort``
+    on the nearly sorted index arrays of trained weights took seconds per call.)
+    """
+    v = np.asarray(v)
     p = v.shape[0]
     if k >= p:
-        return np.arange(p)
+        return np.arange(p, dtype=np.int64)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
     a = np.abs(v)
     thr = np.partition(a, p - k)[p - k]
-    out = np.empty(k, dtype=np.int64)
-    c = 0
-    for i in range(p):
-        if a[i] > thr:
-            out[c] = i
-            c += 1
-    for i in range(p):
-        if c == k:
-            break
-        if a[i] == thr:
-            out[c] = i
-            c += 1
-    return np.sort(out)
+    mask = a > thr
+    need = k - int(np.count_nonzero(mask))
+    if need > 0:
+        mask[np.flatnonzero(a == thr)[:need]] = True
+    return np.flatnonzero(mask).astype(np.int64, copy=False)
 
 
-@nb.njit(cache=True, nogil=True)
-def threshold_path_support(w, g, tau, k):
+def threshold_path_support(w: np.ndarray, g: np.ndarray, tau: float, k: int) -> np.ndarray:
     """Support of the projection ``P_k(w - tau g)``: top-k of ``|w - tau g|``."""
     return topk_abs(w - tau * g, k)
 
 
-@nb.njit(cache=True, nogil=True)
-def iht_start_support(w, g, k):
+def iht_start_support(w: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
     """Support of ``P_k(w - tau g)`` for small ``tau > 0``.
 
     For tau -> 0+, ``|w_i - tau g_i| -> |w_i|``, so the nonzeros of ``w`` stay (the largest
     first, if there are more than k) and the remaining places go to the zero coordinates with
     the largest ``|g_j|``.
     """
-    p = w.shape[0]
-    nz = 0
-    for i in range(p):
-        if w[i] != 0.0:
-            nz += 1
-    if nz >= k:
+    nz = w != 0.0
+    if int(np.count_nonzero(nz)) >= k:
         return topk_abs(w, k)
-    key = np.empty(p)
-    big = 0.0
-    for i in range(p):
-        if abs(g[i]) > big:
-            big = abs(g[i])
-    big = 2.0 * big + 1.0
-    for i in range(p):
-        key[i] = big + abs(w[i]) if w[i] != 0.0 else abs(g[i])
-    return topk_abs(key, k)
+    ag = np.abs(g)
+    big = 2.0 * (float(ag.max()) if ag.size else 0.0) + 1.0
+    return topk_abs(np.where(nz, big + np.abs(w), ag), k)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -379,7 +366,7 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
     # |beta_r| >= max_j |g_j| (t_j + sqrt(scale_j)) / s_j: such rows are skipped (exact).
     beta_crit = 0.0
     for j in range(p):
-        if not in_support[j] and s_out[j] > eps * scale[j]:
+        if not in_support[j] and scale[j] > 0.0 and s_out[j] > eps * scale[j]:
             t = np.sqrt(max(scale[j] - s_out[j], 0.0))
             v = abs(gout[j]) * (t + np.sqrt(scale[j])) / s_out[j]
             if v > beta_crit:
@@ -396,12 +383,12 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
         best = 0.0
         bj = -1
         for j in range(p):
-            if in_support[j]:
-                continue
+            if in_support[j] or not scale[j] > 0.0:
+                continue  # a zero column never enters
             t = Z[r, j] * ir
             den = s_out[j] + t * t
-            if den <= eps * scale[j]:
-                continue
+            if not den > eps * scale[j]:
+                continue  # j is (numerically) in the span of S - i: never divide by den
             num = br * t - gout[j]
             d = base - 0.5 * num * num / den
             if d < best:
@@ -433,7 +420,9 @@ def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
         delta = beta_r^2/2 - (beta_r T[r, j] - g_j)^2 / (2 (s_j + T[r, j]^2)).
 
     Returns (row, j, delta) of the most negative delta, (-1, -1, 0.0) if none is negative.
-    Columns with ``s_j + T^2 <= eps * scale_j`` (in the span of the rest) are skipped.
+    Columns with ``s_j + T^2 <= eps * scale_j`` (numerically in the span of the rest, the
+    tolerance relative to the column's own squared norm ``scale_j``) and zero columns are
+    skipped: no pivot below the tolerance is ever divided by.
     """
     return _pick(_best_swap, Z.size)(Z, inv_root, beta, gout, s_out, scale, in_support, eps)
 
@@ -488,10 +477,10 @@ def best_add(gout, s_out, scale, in_support, eps):
     best = 0.0
     bj = -1
     for j in range(p):
-        if in_support[j]:
+        if in_support[j] or not scale[j] > 0.0:
             continue
         den = s_out[j]
-        if den <= eps * scale[j]:
+        if not den > eps * scale[j]:
             continue
         d = -0.5 * gout[j] * gout[j] / den
         if d < best:

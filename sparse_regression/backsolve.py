@@ -4,13 +4,21 @@ On a support S the problem is an unconstrained ridge regression,
 
     (A_S^T A_S + ridge I) w_S = A_S^T b + ridge w_ref_S,
 
-solved by Cholesky when |S| <= n, by the Woodbury identity through an n x n system when
-|S| > n and ridge > 0,
+solved in the smaller of the two spaces:
 
-    w_S = w_ref_S + A_S^T (A_S A_S^T + ridge I)^{-1} (b - A_S w_ref_S),
+* ``|S| <= n``: Cholesky of the s x s matrix above;
+* ``|S| > n``: through the n x n matrix ``K = A_S A_S^T + ridge I`` (Woodbury),
 
-and by least squares (minimum-norm) when the system is singular (ridge = 0 and A_S
-rank-deficient), so a degenerate support never produces NaN.
+      w_S = w_ref_S + A_S^T K^{-1} (b - A_S w_ref_S),
+
+  which for ``ridge = 0`` is the minimum-norm least-squares solution ``A_S^+ b``
+  (``A_S^+ = A_S^T (A_S A_S^T)^+``). No s x s matrix is formed when s > n, whatever the ridge.
+
+A numerically singular system (``ridge = 0`` with zero, duplicated or collinear columns; a
+ridge negligible against the columns' scale) falls back to least squares on column-equilibrated
+data, so a degenerate support never produces NaN and columns scaled by 1e6 or 1e-6 are judged
+each on its own scale. The objective is computed from the residual ``A_S w_S - b`` in float64,
+never from an expansion of the quadratic (which cancels catastrophically on scaled data).
 """
 
 from __future__ import annotations
@@ -26,14 +34,52 @@ __all__ = ["backsolve", "backsolve_arrays"]
 
 
 def _cholesky_or_none(M: np.ndarray):
+    d = np.diag(M)
+    if not np.all(d > 0):
+        return None
     try:
         c, low = sla.cho_factor(M, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
         return None
-    piv = np.diag(c) ** 2
-    if piv.min() <= BACKSOLVE_SINGULAR_RTOL * max(float(np.max(np.diag(M))), np.finfo(float).tiny):
+    if not np.all(np.diag(c) ** 2 > BACKSOLVE_SINGULAR_RTOL * d):
         return None
     return c, low
+
+
+def _column_scales(X: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.einsum("ij,ij->j", X, X))
+    d[~(d > 0)] = 1.0
+    return d
+
+
+def _least_squares(AS, b, ridge, ref_S):
+    """Least squares on the (augmented) system with equilibrated columns, in the smaller
+    space: ``lstsq`` when s <= n, the pseudo-inverse of the n x n ``K`` when s > n."""
+    n, s = AS.shape
+    if s <= n:
+        if ridge:
+            root = np.sqrt(ridge)
+            X = np.vstack([AS, root * np.eye(s)])
+            y = np.concatenate([b, root * ref_S if ref_S is not None else np.zeros(s)])
+        else:
+            X, y = AS, b
+        d = _column_scales(X)
+        return sla.lstsq(X / d, y, lapack_driver="gelsd", check_finite=False)[0] / d
+    c = b - AS @ ref_S if ref_S is not None else b
+    if ridge:
+        # K = A_S A_S^T + ridge I has eigenvalues >= ridge; clip the rounding of small ones
+        lam, V = np.linalg.eigh(AS @ AS.T)
+        lam = np.maximum(lam, 0.0) + ridge
+        wS = AS.T @ (V @ ((V.T @ c) / lam))
+        return wS + ref_S if ref_S is not None else wS
+    # ridge = 0: any least-squares solution has the same F; equilibrated columns keep every
+    # column's scale, the pseudo-inverse of the n x n Gram drops numerically null directions
+    d = _column_scales(AS)
+    X = AS / d
+    lam, V = np.linalg.eigh(X @ X.T)
+    keep = lam > max(float(lam[-1]), 0.0) * n * np.finfo(float).eps
+    u = V[:, keep] @ ((V[:, keep].T @ c) / lam[keep])
+    return (X.T @ u) / d
 
 
 def backsolve_arrays(
@@ -47,7 +93,7 @@ def backsolve_arrays(
 
     Returns ``(w_S, objective)``: the coefficients on ``support`` (same order) and F at the
     full vector that equals ``w_S`` on the support and 0 elsewhere (including the ridge term
-    of the coordinates outside the support).
+    of the coordinates outside the support). Memory: O(n s + min(n, s)^2).
     """
     support = np.asarray(support, dtype=np.int64)
     s = support.shape[0]
@@ -62,34 +108,28 @@ def backsolve_arrays(
     ref_S = w_ref[support] if (w_ref is not None and ridge) else None
 
     wS = None
-    if ridge > 0 and s > n:
-        c = b - AS @ ref_S if ref_S is not None else b.copy()
-        Kmat = AS @ AS.T
-        Kmat[np.diag_indices_from(Kmat)] += ridge
-        fac = _cholesky_or_none(Kmat)
-        if fac is not None:
-            wS = AS.T @ sla.cho_solve(fac, c, check_finite=False)
-            if ref_S is not None:
-                wS += ref_S
-    elif s <= n or ridge == 0:
+    if s > n:
+        if ridge > 0:
+            c = b - AS @ ref_S if ref_S is not None else b.copy()
+            Kmat = AS @ AS.T
+            Kmat[np.diag_indices_from(Kmat)] += ridge
+            fac = _cholesky_or_none(Kmat)
+            if fac is not None:
+                wS = AS.T @ sla.cho_solve(fac, c, check_finite=False)
+                if ref_S is not None:
+                    wS += ref_S
+    else:
         M = AS.T @ AS
         rhs = AS.T @ b
         if ridge:
             M[np.diag_indices_from(M)] += ridge
             if ref_S is not None:
                 rhs += ridge * ref_S
-        fac = _cholesky_or_none(M) if s <= n or ridge else None
+        fac = _cholesky_or_none(M)
         if fac is not None:
             wS = sla.cho_solve(fac, rhs, check_finite=False)
-    if wS is None:
-        # Singular or ill-conditioned: least squares on the augmented system.
-        if ridge:
-            root = np.sqrt(ridge)
-            Aaug = np.vstack([AS, root * np.eye(s)])
-            baug = np.concatenate([b, root * ref_S if ref_S is not None else np.zeros(s)])
-        else:
-            Aaug, baug = AS, b
-        wS = sla.lstsq(Aaug, baug, lapack_driver="gelsd", check_finite=False)[0]
+    if wS is None or not np.all(np.isfinite(wS)):
+        wS = _least_squares(AS, b, ridge, ref_S)
 
     r = AS @ wS - b
     f = 0.5 * float(r @ r)

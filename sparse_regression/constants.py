@@ -26,9 +26,12 @@ TINY = 1e-300
 IMPROVEMENT_RTOL = 1e-12
 
 # ---------------------------------------------------------------- backsolve (backsolve.py)
-#: A Cholesky pivot below this fraction of the largest diagonal of A_S^T A_S + ridge I means
-#: "numerically singular" (then the minimum-norm least-squares solution is used): pivots of a
-#: well-posed float64 factor stay far above 1e-12, dependent columns give ~1e-16.
+#: A Cholesky pivot L_jj^2 below this fraction of its own diagonal entry M_jj of
+#: A_S^T A_S + ridge I (column j's squared norm orthogonal to the previous ones, relative to its
+#: squared norm) means "numerically singular" (then least squares on equilibrated columns is
+#: used): independent columns keep pivots far above 1e-12, dependent ones give ~1e-16. Relative
+#: to each column, not to the largest diagonal, so a column scaled by 1e-6 next to one scaled
+#: by 1e6 is not mistaken for a dependent one.
 BACKSOLVE_SINGULAR_RTOL = 1e-12
 
 # ---------------------------------------------------------------- IHT (iht.py)
@@ -91,6 +94,11 @@ LOCAL_SEARCH_BLAS_THREADS = 1
 #: own squared norm is collinear with the support and is never added (its score would divide
 #: by rounding noise).
 SWAP_COLLINEAR_RTOL = 1e-10
+#: A factored support is numerically singular when a Cholesky pivot falls below this fraction
+#: of its own diagonal entry (looser than SWAP_COLLINEAR_RTOL, which admits columns, so that
+#: the rounding of the incremental updates does not reject a support just admitted). A
+#: singular start (zero or coinciding columns with ridge 0) is reduced to independent columns.
+SWAP_PIVOT_RTOL = 1e-12
 #: The exact swap search skips support rows whose |beta| exceeds a provable bound; the bound
 #: is inflated by this (relative) for rounding in s_j and t_j. Read by a Numba kernel, which
 #: freezes it at compilation: after changing it, delete the __pycache__ folders (Numba's cache).
@@ -169,3 +177,16 @@ GRAD_RESERVE = 256 * 2**20
 #: Fraction of the available RAM that ``memory_limit="auto"`` allows (the rest stays for the
 #: model, the data loader and the OS).
 AUTO_MEMORY_FRACTION = 0.6
+
+#: Below this, ``1/2 mean(diag(A^T A)) ||w||^2`` (the loss change the diagonal of the quadratic
+#: model predicts for removing every weight, in loss units) is far below what a float32 loss can
+#: resolve: the model ranks weights by rounding noise.
+NEGLIGIBLE_FISHER = 1e-10
+
+# ------------------------------------------------------ layer-wise problems (gram.py, layerwise)
+#: Relative residual at which the conjugate-gradient refit of a layer's rows stops: the rows
+#: are then far closer to their least-squares optimum than float32 weights can store.
+LAYERWISE_CG_RTOL = 1e-7
+#: How far ``sparsity`` may differ from an N:M pattern's density and still name the same
+#: budget (a float written out by a user, e.g. 0.5 for 2:4).
+PATTERN_SPARSITY_ATOL = 1e-9

@@ -67,8 +67,11 @@ class SparseLinearRegression(_SparseLinearModel):
     solver : object or None, default=None
         Anything with ``solve(problem, warm_start=None) -> SparseSolution``; None is the core
         :class:`~sparse_regression.IHTSolver`. It is cloned before use.
-    random_state : int, RandomState, Generator or None, default=None
-        Seeds the core solver's perturbation rounds when ``solver`` is None.
+    random_state : int, RandomState, Generator or None, default=0
+        Seeds the core solver's perturbation rounds when ``solver`` is None. The default is
+        fixed, so repeated fits on the same data give the same model; ``None`` draws fresh
+        randomness on every fit (then hard problems may end at different, equally
+        swap-optimal, supports from fit to fit).
 
     Attributes
     ----------
@@ -92,7 +95,7 @@ class SparseLinearRegression(_SparseLinearModel):
     }
 
     def __init__(
-        self, n_nonzero_coefs=10, ridge=0.0, fit_intercept=True, solver=None, random_state=None
+        self, n_nonzero_coefs=10, ridge=0.0, fit_intercept=True, solver=None, random_state=0
     ):
         self.n_nonzero_coefs = n_nonzero_coefs
         self.ridge = ridge
@@ -134,8 +137,11 @@ class SparseLinearRegressionCV(_SparseLinearModel):
     ridge, fit_intercept, solver : as in :class:`SparseLinearRegression`.
     cv : int, cross-validation generator or iterable, default=5
         As in scikit-learn (``KFold`` for an int).
-    random_state : int, RandomState, Generator or None, default=None
-        Seeds the core solver's perturbation rounds when ``solver`` is None.
+    random_state : int, RandomState, Generator or None, default=0
+        Seeds the core solver's perturbation rounds when ``solver`` is None. The default is
+        fixed, so repeated fits on the same data give the same model; ``None`` draws fresh
+        randomness on every fit (then hard problems may end at different, equally
+        swap-optimal, supports from fit to fit).
 
     Attributes
     ----------
@@ -164,7 +170,7 @@ class SparseLinearRegressionCV(_SparseLinearModel):
         fit_intercept=True,
         solver=None,
         cv=5,
-        random_state=None,
+        random_state=0,
     ):
         self.n_nonzero_coefs = n_nonzero_coefs
         self.ridge = ridge

@@ -162,7 +162,19 @@ def iht(
                     if worse >= 2:
                         break
 
-        if best is None or not best_f < f - IHT_PROBE_RTOL * abs(f):
+        accepted = False
+        if best is not None and best_f < f - IHT_PROBE_RTOL * abs(f):
+            # The line search predicts F from an expansion, which cancels catastrophically on
+            # badly scaled data: the step is kept only if F recomputed from the exact residual
+            # (one product with the <= k columns of the new support) really decreased.
+            S_new, t, u, _, d, _ = best
+            w_new = u.copy()
+            w_new[S_new] -= t * d
+            nz_new = np.flatnonzero(w_new)
+            Bw_new = K.matvec_cols(B, nz_new, w_new[nz_new])
+            f_new = q.value(w_new, Bw_new)
+            accepted = f_new < f
+        if not accepted:
             # No probed step decreases F. Make sure we sit at the exact minimiser on the
             # support; if we already do, this is a stationary point.
             if exact_on_support:
@@ -176,14 +188,10 @@ def iht(
             nz = np.flatnonzero(w)
             continue
 
-        S_new, t, u, Bu, d, Bd = best
-        w = u.copy()
-        w[S_new] -= t * d
-        Bw = Bu - t * Bd
-        f_old, f = f, best_f
+        w, Bw, nz = w_new, Bw_new, nz_new
+        f_old, f = f, f_new
         history.append(f)
         exact_on_support = False
-        nz = np.flatnonzero(w)
         key = nz.tobytes()
         stable = stable + 1 if key == prev_support else 0
         prev_support = key

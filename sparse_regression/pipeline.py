@@ -311,6 +311,15 @@ def solve(
         elif mode == "full":
             converged = False
 
+    # Report F recomputed from the residual of the returned coefficients (float64): the stages
+    # above compute it in several ways whose rounding differs.
+    # The last history entry is the same point's value: it differs from f by rounding only.
+    f = problem.objective(w)
+    history = list(history)
+    if history:
+        history[-1] = f
+    else:
+        history.append(f)
     return SparseSolution(
         coef=w,
         objective=f,
@@ -328,6 +337,8 @@ class IHTSolver(BaseEstimator):
     """The core solver as a protocol object: ``IHTSolver(...).solve(problem, warm_start)``.
 
     Parameters are those of :func:`solve`; ``clone``-able like any scikit-learn estimator.
+    Unlike :func:`solve`, ``random_state`` defaults to 0: solver objects (used by the
+    estimators, the MIP's incumbent and ``prune``) give the same result on every run.
     """
 
     def __init__(
@@ -339,7 +350,7 @@ class IHTSolver(BaseEstimator):
         max_swaps=None,
         swap_rounds=3,
         n_perturbations="auto",
-        random_state=None,
+        random_state=0,
         verbose=False,
     ):
         self.swap_rounds = swap_rounds

@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.n_samples < 1:
             print("chita demo: --n-samples must be >= 1", file=sys.stderr)
             return 2
+        if args.threads < 0:
+            print(
+                f"chita demo: --threads must be >= 0 (a thread count, or 0 to keep the "
+                f"libraries' defaults), got {args.threads}",
+                file=sys.stderr,
+            )
+            return 2
         try:
             from .run import DemoConfig, format_table, run_demo
         except ImportError as exc:

@@ -13,6 +13,7 @@ require_torch()
 
 from .batchnorm import recalibrate_batchnorm  # noqa: E402
 from .gradual import GradualReport, GradualStep, gradual_schedule, prune_gradually  # noqa: E402
+from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
 from .mask_enforcer import MaskEnforcer  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
@@ -27,7 +28,9 @@ __all__ = [
     "default_solver",
     "GradualReport",
     "GradualStep",
+    "LayerRecord",
     "LayerStats",
+    "LayerwiseReport",
     "MaskEnforcer",
     "PruneReport",
     "StageRecord",
@@ -37,6 +40,7 @@ __all__ = [
     "gradual_schedule",
     "prune",
     "prune_gradually",
+    "prune_layerwise",
     "recalibrate_batchnorm",
     "resolve_targets",
 ]

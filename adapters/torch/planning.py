@@ -115,16 +115,30 @@ def plan_groups(problems, ks, n, limit, block_mode, n_target):
     if need_all <= limit:
         return [list(range(len(problems)))], need_all
     if not block_mode:
-        per_row = need_all / n
-        n_fit = int((limit - reserve) // per_row) if limit > reserve else 0
+        # peak for n' samples: n' * per_row + min(GRAD_RESERVE, 8 n' p) (the reserve shrinks
+        # with n' too); the largest n' that fits
+        per_row = (need_all - reserve) / n
+        n_fit = int(limit // (per_row + 8 * total))
+        if n_fit * 8 * total > GRAD_RESERVE:
+            n_fit = int((limit - GRAD_RESERVE) // per_row) if limit > GRAD_RESERVE else 0
         bs_fit = int(max(1, (limit - reserve) // (3 * 4 * n))) if limit > reserve else 1
         bs_hint = min(max(n_target, 1), 2 ** int(math.log2(max(bs_fit, 1))))
+        if n_fit >= 1:
+            fix = (
+                f"Use n_samples <= {n_fit}, or block_size={bs_hint} (block-diagonal Fisher, "
+                "A built block by block), or raise memory_limit."
+            )
+        else:
+            one = per_row + min(GRAD_RESERVE, 8 * total)
+            fix = (
+                f"Not even one sample fits (one needs about {format_bytes(one)}): raise "
+                f"memory_limit to at least {format_bytes(one)} (or use 'auto'), or prune in "
+                f"blocks with block_size={bs_hint} and a larger memory_limit."
+            )
         raise ValueError(
             f"the Fisher matrix A (n_samples={n} x p={problems[0].size}, float32) and the "
             f"solver's workspace need about {format_bytes(need_all)} ({int(need_all)} bytes), "
-            f"over memory_limit={format_bytes(limit)}. Use n_samples <= {max(n_fit, 0)}, or "
-            f"block_size={bs_hint} (block-diagonal Fisher, A built block by block), or raise "
-            "memory_limit."
+            f"over memory_limit={format_bytes(limit)}. " + fix
         )
     groups, cur, cur_cols, cur_ws = [], [], 0, 0
     for i, pb in enumerate(problems):

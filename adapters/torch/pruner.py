@@ -39,6 +39,7 @@ from .report import LayerStats, PruneReport, StageRecord
 from .snapshot import ModelSnapshot
 from .stages import StageContext, flat_weights, run_stages
 from .targets import resolve_targets
+from .validity import check_finite_weights
 
 __all__ = ["prune", "METHODS", "SCOPES", "default_solver"]
 
@@ -202,6 +203,7 @@ def prune(
     sched = stage_sparsities(sparsity, stages, schedule)
     limit = parse_memory_limit(memory_limit)
     tlist = resolve_targets(model, targets, ignore)
+    check_finite_weights(tlist)
     offs = np.cumsum([0] + [t.numel for t in tlist])
     slices = [(int(a), int(b)) for a, b in zip(offs[:-1], offs[1:], strict=True)]
     total = int(offs[-1])

@@ -27,6 +27,7 @@ from .fisher import GradientMode, build_matrix, mean_fisher_diag, progress_bar, 
 from .planning import ProblemRange, allocate
 from .report import StageRecord
 from .targets import Target
+from .validity import check_fisher_scale
 
 __all__ = ["StageContext", "flat_weights", "run_stage", "run_stages", "set_flat_weights"]
 
@@ -150,6 +151,7 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
                 "the per-sample gradients contain NaN or inf; check the model's outputs and "
                 "loss_fn on the calibration data (e.g. with torch.autograd.detect_anomaly)."
             )
+        check_fisher_scale(mean_diag, w, n)
         rec.time_gradients += time.perf_counter() - t0
         rec.n_passes += 1
         ridge_abs = ctx.ridge * mean_diag

@@ -31,10 +31,53 @@ import scipy.linalg.blas as blas
 
 from .. import _kernels as K
 from ..backsolve import backsolve_arrays
-from ..constants import SWAP_COLLINEAR_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
+from ..constants import SWAP_COLLINEAR_RTOL, SWAP_PIVOT_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
 from ..woodbury import ridge_gram_cholesky
 
-__all__ = ["GramRows", "SwapResult", "swap_search", "swap_search_cost"]
+__all__ = ["GramRows", "SwapResult", "independent_subset", "swap_search", "swap_search_cost"]
+
+
+
+def _pivot_checked_cholesky(M: np.ndarray) -> np.ndarray | None:
+    """Lower Cholesky factor of the symmetric M, or None when M is numerically singular (a
+    pivot ``L_ii^2 <= SWAP_PIVOT_RTOL * M_ii``, or ``M_ii <= 0``)."""
+    d = np.diag(M)
+    if not np.all(d > 0):
+        return None
+    try:
+        L = sla.cholesky(M, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.diag(L) ** 2 > SWAP_PIVOT_RTOL * d):
+        return None
+    return L
+
+
+def independent_subset(M: np.ndarray, priority: np.ndarray, rtol: float = SWAP_COLLINEAR_RTOL):
+    """Positions of a numerically independent subset of the columns of a Gram matrix M.
+
+    Greedy pivoted Cholesky in order of decreasing ``priority``: a column is kept when its
+    squared norm orthogonal to the kept ones exceeds ``rtol`` times its own squared norm.
+    With ``ridge = 0`` the kept columns span the same space, so the fit is unchanged.
+    """
+    order = np.argsort(-priority, kind="stable")
+    keep: list[int] = []
+    L = np.zeros((M.shape[0], M.shape[0]))
+    for i in order:
+        d = float(M[i, i])
+        if not d > 0:
+            continue
+        m = len(keep)
+        if m:
+            x = sla.solve_triangular(L[:m, :m], M[keep, i], lower=True, check_finite=False)
+            piv = d - float(x @ x)
+        else:
+            x, piv = np.zeros(0), d
+        if piv > rtol * d:
+            L[m, :m] = x
+            L[m, m] = np.sqrt(piv)
+            keep.append(int(i))
+    return np.sort(np.asarray(keep, dtype=np.int64))
 
 
 @dataclass
@@ -105,14 +148,32 @@ class _SupportState:
         s = len(self.S)
         if s:
             self.H[:s] = gram.get(self.S)
-        self.refresh()
+        #: False when the support is numerically singular (then nothing may be scored from it)
+        self.ok = self.refresh()
+
+    def independent(self, w: np.ndarray) -> np.ndarray:
+        """A numerically independent subset of the support (sorted column indices), keeping
+        the members that carry the most of the fit ``|w_i| ||a~_i||`` first."""
+        s = self.s
+        S = np.asarray(self.S, dtype=np.int64)
+        M = self.H[:s][:, S].copy()
+        M = 0.5 * (M + M.T)
+        M[np.diag_indices(s)] += self.ridge
+        priority = np.abs(w[S]) * np.sqrt(np.maximum(self.scale[S], 0.0))
+        return np.sort(S[independent_subset(M, priority)])
 
     @property
     def s(self) -> int:
         return len(self.S)
 
     def refresh(self) -> bool:
-        """Recompute Minv and Z from H; False if the support is numerically singular."""
+        """Recompute Minv and Z from H; False if the support is numerically singular.
+
+        Singular means a Cholesky pivot of M below ``SWAP_PIVOT_RTOL`` times its diagonal entry:
+        that column's part orthogonal to the others is lost in rounding (a zero column, or one
+        that duplicates others, with ``ridge = 0``). The test is per column, so columns of very
+        different scales (1e6 next to 1e-6) are judged each on its own scale.
+        """
         self.moves = 0
         s = self.s
         if s == 0:
@@ -125,13 +186,12 @@ class _SupportState:
         M = H[:, self.S]
         M = 0.5 * (M + M.T)
         M[np.diag_indices(s)] += self.ridge
-        try:
-            fac = sla.cho_factor(M, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
+        L = _pivot_checked_cholesky(M)
+        if L is None:
             return False
-        self.Minv[:s, :s] = sla.cho_solve(fac, np.eye(s), check_finite=False)
+        self.Minv[:s, :s] = sla.cho_solve((L, True), np.eye(s), check_finite=False)
         np.matmul(self.Minv[:s, :s], H, out=self.Z[:s])
-        return True
+        return bool(np.all(np.isfinite(self.Minv[:s, :s])))
 
     def _refresh_woodbury(self, A) -> bool:
         """s > n: through K = ridge I + A_S A_S^T (n x n) and X = L^-1 A_S (L L^T = K),
@@ -143,6 +203,8 @@ class _SupportState:
             L = ridge_gram_cholesky(AS, self.ridge)
         except np.linalg.LinAlgError:
             return False
+        if not np.all(np.diag(L) > 0):
+            return False
         X = sla.solve_triangular(L, AS, lower=True, check_finite=False)
         Minv = -(X.T @ X)
         Minv[np.diag_indices(s)] += 1.0
@@ -152,12 +214,17 @@ class _SupportState:
         np.matmul(X.T, Y, out=self.Z[:s])
         return True
 
-    def remove(self, r: int) -> None:
+    def remove(self, r: int) -> bool:
+        """Drop member ``r`` (Schur-complement downdate). False, with the state left for a
+        refresh, when ``(M^-1)_rr`` is not a usable pivot (it is ``1 / s_r`` with ``s_r`` the
+        squared norm of column r orthogonal to the others: positive for a nonsingular M)."""
         s = self.s
         Minv, Z = self.Minv[:s, :s], self.Z[:s]
         m_r = Minv[:, r].copy()
         z_r = Z[r].copy()
-        piv = m_r[r]
+        piv = float(m_r[r])
+        if not (np.isfinite(piv) and piv > 0.0):
+            return False
         # Downdate (in-place rank-1 BLAS updates), then move the last member into slot r.
         blas.dger(-1.0 / piv, z_r, m_r, a=Z.T, overwrite_a=1)
         K.sym_rank1_update(self.Minv, s, -1.0 / piv, m_r)
@@ -170,19 +237,27 @@ class _SupportState:
             self.Minv[:s, r] = self.Minv[:s, last]
             self.Minv[r, r] = self.Minv[last, last]
         self.S.pop()
+        return True
 
-    def add(self, j: int, row: np.ndarray) -> None:
+    def add(self, j: int, row: np.ndarray) -> bool:
+        """Append column j (bordering update). False, with nothing changed, when column j's
+        squared norm orthogonal to the support, ``c``, is at most ``SWAP_COLLINEAR_RTOL`` times its
+        own squared norm: the bordered M would be singular, so c is never divided by."""
         s = self.s
+        scale_j = float(self.scale[j])
         if s == 0:
-            c = self.scale[j]
+            if not scale_j > 0.0:
+                return False
             self.H[0] = row
-            self.Z[0] = row / c
-            self.Minv[0, 0] = 1.0 / c
+            self.Z[0] = row / scale_j
+            self.Minv[0, 0] = 1.0 / scale_j
             self.S.append(j)
-            return
+            return True
         H, Z = self.H[:s], self.Z[:s]
         u = Z[:, j].copy()
-        c = self.scale[j] - float(H[:, j] @ u)
+        c = scale_j - float(H[:, j] @ u)
+        if not (np.isfinite(c) and c > SWAP_COLLINEAR_RTOL * scale_j and c > 0.0):
+            return False
         bottom = (row - u @ H) / c
         blas.dger(-1.0, bottom, u, a=Z.T, overwrite_a=1)
         K.sym_rank1_update(self.Minv, s, 1.0 / c, u)
@@ -192,6 +267,7 @@ class _SupportState:
         self.H[s] = row
         self.Z[s] = bottom
         self.S.append(j)
+        return True
 
     def after_move(self) -> bool:
         self.moves += 1
@@ -243,14 +319,35 @@ def swap_search(
         wS, fS = backsolve_arrays(A, b, S_sorted, ridge, w_ref)
         return wS, fS + const
 
-    w = w.copy()
-    state = _SupportState(gram, np.flatnonzero(w), k, p, scale, ridge)
+    tiny = np.finfo(float).tiny
+
+    def factored(w_start, f_start):
+        """(state, w, f) for the support of ``w_start``. A numerically singular support (zero
+        or coinciding columns with ridge 0) is first reduced to an independent subset and
+        refitted; state is None when even that cannot be factored."""
+        st = _SupportState(gram, np.flatnonzero(w_start), k, p, scale, ridge)
+        if st.ok:
+            return st, w_start, f_start
+        S_ind = st.independent(w_start)
+        wS_ind, f_ind = exact(S_ind)
+        w_ind = np.zeros(p)
+        w_ind[S_ind] = wS_ind
+        st = _SupportState(gram, np.flatnonzero(w_ind), k, p, scale, ridge)
+        return (st if st.ok else None), w_ind, f_ind
+
+    w0, f0 = w.copy(), f
     history = [f]
     n_swaps = n_adds = 0
+    state, w, f = factored(w.copy(), f)
+    if state is None or not f <= f0 + rtol * abs(f0) + tiny:
+        # Reducing a singular support would raise F (ridge > 0 with columns dependent to
+        # rounding): nothing can be scored reliably from here.
+        return SwapResult(w0, f0, history, 0, 0, False)
+    if f < f0:
+        history.append(f)
     swap_optimal = False
     in_support = np.zeros(p, dtype=np.bool_)
     in_support[state.S] = True
-    tiny = np.finfo(float).tiny
     checkpoint = (w.copy(), f, n_swaps, n_adds)
     f_check = f
     pending = 0  # moves since the last exact checkpoint
@@ -267,13 +364,21 @@ def swap_search(
         history.append(f)
         return True
 
-    def back_to_checkpoint():
-        nonlocal w, f, n_swaps, n_adds, pending, state, in_support
-        w, f, n_swaps, n_adds = checkpoint[0].copy(), checkpoint[1], checkpoint[2], checkpoint[3]
-        state = _SupportState(gram, np.flatnonzero(w), k, p, scale, ridge)
+    def reset(w_new, f_new) -> bool:
+        """Refactor from scratch at the exact point ``w_new``; False if it is singular."""
+        nonlocal w, f, state, pending
+        st, w_st, f_st = factored(w_new.copy(), f_new)
+        if st is None or not f_st <= f_new + rtol * abs(f_new) + tiny:
+            return False
+        state, w, f, pending = st, w_st, f_st, 0
         in_support[:] = False
         in_support[state.S] = True
-        pending = 0
+        return True
+
+    def back_to_checkpoint() -> bool:
+        nonlocal n_swaps, n_adds
+        n_swaps, n_adds = checkpoint[2], checkpoint[3]
+        return reset(checkpoint[0], checkpoint[1])
 
     for _ in range(max_moves):
         s = state.s
@@ -301,7 +406,8 @@ def swap_search(
                 move = (int(r), int(j))
         if move is None:
             if pending and not exact_checkpoint(np.sort(Sarr)):
-                back_to_checkpoint()
+                if not back_to_checkpoint():
+                    break
                 exact_every = 1
                 continue
             swap_optimal = True
@@ -321,11 +427,12 @@ def swap_search(
         row = gram.get([j])[0]
         if r is None:
             n_adds += 1
+            updated = state.add(j, row)
         else:
-            in_support[state.S[r]] = False
-            state.remove(r)
+            out = state.S[r]
             n_swaps += 1
-        state.add(j, row)
+            updated = state.remove(r) and state.add(j, row)
+            in_support[out] = False
         in_support[j] = True
         if exact_every == 1:
             w[:] = 0.0
@@ -333,12 +440,15 @@ def swap_search(
             f = f_new
             history.append(f)
             checkpoint, f_check = (w.copy(), f, n_swaps, n_adds), f
-            if not state.after_move():
+            if not (updated and state.after_move()) and not reset(w, f):
                 break  # numerically singular support: nothing reliable to score
             continue
-        if not state.after_move():
-            back_to_checkpoint()
-            break
+        if not (updated and state.after_move()):
+            # a pivot the incremental update could not use: redo the moves exactly
+            if not back_to_checkpoint():
+                break
+            exact_every = 1
+            continue
         # Between checkpoints: coefficients from the updated factors, predicted objective.
         s = state.s
         Snow = np.asarray(state.S, dtype=np.int64)
@@ -350,10 +460,14 @@ def swap_search(
             if exact_checkpoint(np.sort(Snow)):
                 checkpoint, f_check, pending = (w.copy(), f, n_swaps, n_adds), f, 0
             else:
-                back_to_checkpoint()
+                if not back_to_checkpoint():
+                    break
                 exact_every = 1
     else:
         if pending and not exact_checkpoint(np.flatnonzero(w)):
             # out of moves between checkpoints, and the last moves did not pay: go back
             w, f = checkpoint[0], checkpoint[1]
+    if f > f0:
+        # only possible by rounding, when a singular start was reduced and nothing improved
+        return SwapResult(w0, f0, history[:1], 0, 0, False)
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
