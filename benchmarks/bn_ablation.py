@@ -33,8 +33,12 @@ VARIANTS = {
     "pp5_rb_si": dict(method="chita++", stages=5, bn_aware=True),
     "pp10_rb_si": dict(method="chita++", stages=10, bn_aware=True),
     "chita_si_fold": dict(method="chita", bn_aware=True, fold=True),
+    "pp5_rb_si_norm": dict(method="chita++", stages=5, bn_aware=True, norms=True),
+    "chita_si_norm": dict(method="chita", bn_aware=True, norms=True),
     "pp5_rb_si_fold": dict(method="chita++", stages=5, bn_aware=True, fold=True),
     "chita_si_r1e-2": dict(method="chita", bn_aware=True, ridge=1e-2),
+    "pp5_rb_si_r1e-1": dict(method="chita++", stages=5, bn_aware=True, ridge=1e-1),
+    "pp5_rb_si_r1": dict(method="chita++", stages=5, bn_aware=True, ridge=1.0),
     "chita_si_r1e-1": dict(method="chita", bn_aware=True, ridge=1e-1),
     "pp3_rb_si_ls": dict(method="chita++", stages=3, bn_aware=True, local_search=True),
     "pp5_rb_si_ls": dict(method="chita++", stages=5, bn_aware=True, local_search=True),
@@ -58,6 +62,7 @@ def main() -> None:
         for name in args.variants:
             cfg = dict(VARIANTS[name])
             pruner._BN_FOLD = cfg.pop("fold", False)
+            pruner._KEEP_NORMS = cfg.pop("norms", False)
             if cfg.pop("local_search", False):  # the swap round after every stage's IHT
                 cfg["solver"] = default_solver(True, 0)
             model = copy.deepcopy(model0)

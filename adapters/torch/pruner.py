@@ -46,6 +46,8 @@ __all__ = ["prune", "METHODS", "SCOPES", "default_solver"]
 METHODS = ("magnitude", "chita", "chita++")
 #: Ablation knob (benchmarks/bn_ablation.py): solve in BN-folded variables when bn_aware.
 _BN_FOLD = False
+#: Ablation knob: rescale BN-fed channels to their stage-start norm after each solve.
+_KEEP_NORMS = False
 SCOPES = ("global", "layer")
 
 
@@ -256,6 +258,7 @@ def prune(
                 progress=progress,
                 notes=notes,
                 bn_targets=list(bn_idx),
+                keep_channel_norms=_KEEP_NORMS,
                 column_scale=(
                     (lambda: folded_scale(tlist, slices, bn_idx)) if bn_idx and _BN_FOLD else None
                 ),

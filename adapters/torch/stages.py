@@ -29,7 +29,14 @@ from .report import StageRecord
 from .targets import Target
 from .validity import check_fisher_scale
 
-__all__ = ["StageContext", "flat_weights", "run_stage", "run_stages", "set_flat_weights"]
+__all__ = [
+    "StageContext",
+    "flat_weights",
+    "keep_channel_norms",
+    "run_stage",
+    "run_stages",
+    "set_flat_weights",
+]
 
 
 @dataclass
@@ -60,6 +67,8 @@ class StageContext:
     between_stages: Callable[[], object] | None = None
     #: per-weight factors c (> 0): the stage is solved in the variables c * w (BN folded in)
     column_scale: Callable[[], np.ndarray] | None = None
+    #: rescale each BN-fed channel's solved weights to their norm at the stage start
+    keep_channel_norms: bool = False
 
     @property
     def n_samples(self) -> int:
@@ -190,8 +199,27 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
     if scale is not None:
-        w_new = w_new / scale
+        w_new, w = w_new / scale, w / scale
+    if ctx.keep_channel_norms:
+        for i in ctx.bn_targets:
+            a, b = ctx.slices[i]
+            keep_channel_norms(w_new[a:b], w[a:b], ctx.targets[i].shape[0])
     return rec, w_new, mask_new
+
+
+def keep_channel_norms(w_new: np.ndarray, w_old: np.ndarray, rows: int) -> None:
+    """In place: rescale each row (output channel) of ``w_new`` to the norm it had in ``w_old``.
+
+    For a BN-fed channel this changes nothing once BN is recalibrated (scale invariance), but
+    it keeps the channel's weights comparable to the rest at the next stage or pruning event:
+    the BN-aware model sees shrinking a channel as free, and a shrunk channel would otherwise
+    be the first to go at the next magnitude ranking.
+    """
+    new, old = w_new.reshape(rows, -1), w_old.reshape(rows, -1)
+    n_new = np.linalg.norm(new, axis=1)
+    n_old = np.linalg.norm(old, axis=1)
+    ok = n_new > 0
+    new[ok] *= (n_old[ok] / n_new[ok])[:, None]
 
 
 def finalize_solution(prob, sol, k, w_ref, slices, pb, guard, notes):
