@@ -31,7 +31,7 @@ NETS = {
     "resnet20": dict(sparsities=(0.95, 0.98, 0.99), steps=4, epochs_per_step=1, final_epochs=3,
                      lr=0.05, prune_kwargs={"n_samples": 256}),
     "mlpnet": dict(sparsities=(0.98, 0.99), steps=8, epochs_per_step=2, final_epochs=8,
-                   lr=0.05, prune_kwargs={"n_samples": 500}),
+                   lr=0.05, prune_kwargs={"n_samples": 1000}),
 }  # fmt: skip
 METHODS = ("magnitude", "chita")
 
