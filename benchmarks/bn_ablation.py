@@ -7,7 +7,8 @@ every stage (the default
 solver of one-stage CHITA); ``_rX``: ridge X. The rejected variants of
 docs/batchnorm.md (Fisher-diagonal column scaling, keeping the pretrained values on the
 solver's mask, chita++ without recalibration between stages) were measured with this script at
-commit 46a39e9, where ``adapters.torch.pruner._EXP`` still had those knobs. Prints one JSON
+commit 46a39e9 (``adapters.torch.pruner._EXP``), and the BN-folded variables and channel-norm
+rescaling at commit b8f77c4 (``pruner._BN_FOLD`` / ``_KEEP_NORMS``). Prints one JSON
 line per run and appends them to ``benchmarks/results/bn_ablation.jsonl``.
 
     python benchmarks/bn_ablation.py --sparsity 0.9 0.95 --variants mag chita chita_si
@@ -32,10 +33,6 @@ VARIANTS = {
     "pp5_rb": dict(method="chita++", stages=5, bn_aware=False),
     "pp5_rb_si": dict(method="chita++", stages=5, bn_aware=True),
     "pp10_rb_si": dict(method="chita++", stages=10, bn_aware=True),
-    "chita_si_fold": dict(method="chita", bn_aware=True, fold=True),
-    "pp5_rb_si_norm": dict(method="chita++", stages=5, bn_aware=True, norms=True),
-    "chita_si_norm": dict(method="chita", bn_aware=True, norms=True),
-    "pp5_rb_si_fold": dict(method="chita++", stages=5, bn_aware=True, fold=True),
     "chita_si_r1e-2": dict(method="chita", bn_aware=True, ridge=1e-2),
     "pp5_rb_si_r1e-1": dict(method="chita++", stages=5, bn_aware=True, ridge=1e-1),
     "pp5_rb_si_r1": dict(method="chita++", stages=5, bn_aware=True, ridge=1.0),
@@ -54,15 +51,13 @@ def main() -> None:
     args = ap.parse_args()
     import benchmarks.prune_resnet20 as bench
     from adapters.demo.train import accuracy
-    from adapters.torch import default_solver, prune, pruner
+    from adapters.torch import default_solver, prune
 
     model0, data, _ = bench._setup(args.threads)
     out = ROOT / "benchmarks" / "results" / "bn_ablation.jsonl"
     for s in args.sparsity:
         for name in args.variants:
             cfg = dict(VARIANTS[name])
-            pruner._BN_FOLD = cfg.pop("fold", False)
-            pruner._KEEP_NORMS = cfg.pop("norms", False)
             if cfg.pop("local_search", False):  # the swap round after every stage's IHT
                 cfg["solver"] = default_solver(True, 0)
             model = copy.deepcopy(model0)

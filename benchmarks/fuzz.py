@@ -7,7 +7,9 @@ a degeneracy (zero, duplicated, identical, near-collinear or rank-one columns; c
 scaled by 1e6 / 1e-6), ridge in {0, 1e-8, 1e-3, 1, 100}, with and without w_ref. Checked:
 finite coef, nnz <= k, reported objective == recomputed (1e-9 / 1e-5 relative plus the residual's
 rounding floor), objective >= 0, non-increasing history, never below the enumerated optimum,
-and "swap-optimal" labels by brute force over all single swaps; every 10th case also that the
+``EnumerationSolver`` equal to a plain enumeration (counted in ``enumeration_solver_checked``),
+and
+"swap-optimal" labels by brute force over all single swaps; every 10th case also that the
 same random_state gives the same result, and every 250th tiny case that the MIP (SCIP) agrees
 with enumeration. Any exception or RuntimeWarning is a failure.
 
@@ -53,6 +55,12 @@ OUT = ROOT / "benchmarks" / "results" / "fuzz.json"
 MAX_LABEL_WORK = 400
 
 
+def _enumeration_solver():
+    from solvers import EnumerationSolver
+
+    return EnumerationSolver()
+
+
 def _mip_agrees(problem, f_opt, tol) -> list[str]:
     from solvers import MIPSolver
 
@@ -86,6 +94,10 @@ def run_case(index: int, stats: collections.Counter) -> list[str]:
             bad.append(f"objective {sol.objective!r} below the enumerated optimum {f_opt!r}")
         elif sol.objective <= f_opt + tol:
             stats["core_reached_optimum"] += 1
+        enum = _enumeration_solver().solve(problem)
+        stats["enumeration_solver_checked"] += 1
+        if not abs(enum.objective - f_opt) <= objective_tolerance(problem, enum.coef):
+            bad.append(f"EnumerationSolver {enum.objective!r} != enumerated {f_opt!r}")
         if index % 250 == 0 and spec.p <= 8:
             bad += _mip_agrees(problem, f_opt, tol)
             stats["mip_checked"] += 1
@@ -196,6 +208,7 @@ def main(argv=None) -> int:
     for key in (
         "enumerated",
         "core_reached_optimum",
+        "enumeration_solver_checked",
         "labelled_swap_optimal",
         "labels_checked",
         "reproducibility_checked",

@@ -60,8 +60,8 @@ def main(argv=None):
         prob = SparseProblem(A, b, k)
         f_opt = enumerate_optimum(A, b, k)
         iht = solve(prob, local_search=False)
-        from_iht = swap_search(A, b, k, iht.coef, iht.objective)
-        greedy = swap_search(A, b, k, np.zeros(p), prob.objective(np.zeros(p)))
+        from_iht = swap_search(prob.quadratic, k, iht.coef, iht.objective)
+        greedy = swap_search(prob.quadratic, k, np.zeros(p), prob.objective(np.zeros(p)))
         default = solve(prob, random_state=seed)
         values = {
             "IHT only": iht.objective,

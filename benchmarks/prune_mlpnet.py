@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.demo.run import DemoConfig, format_table, run_demo  # noqa: E402
-from adapters.demo.train import default_cache_dir  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -61,7 +60,6 @@ def main() -> None:
         output=work,
         seed=args.seed,
         threads=args.threads,
-        cache_dir=default_cache_dir(),
     )
     res = run_demo(cfg)
     res["targets"] = {k: {"met": bool(ok), "value": v} for k, (ok, v) in verdicts(res).items()}

@@ -1,6 +1,7 @@
 """ResNet20 on digits upsampled to 32x32 (1 channel): one-shot pruning at 0.9 / 0.95 / 0.98.
 
-Trains ResNet20 once (cached under ``$CHITA_CACHE_DIR`` or ``~/.cache/chita``), then prunes it
+Trains ResNet20 once (cached in the repository's
+git-ignored ``.cache/``), then prunes it
 with magnitude, CHITA and CHITA++, each run in a fresh worker process so that its peak memory
 (max RSS) and end-to-end time (process start, imports, data, weights, gradients, solve,
 write-back, BN recalibration, evaluation) are measured on their own. Every method, magnitude
@@ -34,11 +35,11 @@ def _setup(threads):
     from adapters.demo.data import load_digits
     from adapters.demo.models import ResNet20
     from adapters.demo.threads import set_threads
-    from adapters.demo.train import default_cache_dir, load_or_train
+    from adapters.demo.train import REPO_CACHE, load_or_train
 
     set_threads(threads)
     data = load_digits(32)
-    path = default_cache_dir() / f"resnet20_digits32_seed0_e{EPOCHS}.pt"
+    path = REPO_CACHE / f"resnet20_digits32_seed0_e{EPOCHS}.pt"
     model, cached = load_or_train(
         ResNet20, path, data.X_train, data.y_train, epochs=EPOCHS, lr=1e-2, batch_size=64
     )

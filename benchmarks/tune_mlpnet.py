@@ -35,11 +35,12 @@ for _ in range(5): sla.cho_factor(K, lower=True, check_finite=False)
 chol = (time.perf_counter() - t) / 5
 from adapters.demo.data import load_digits
 from adapters.demo.models import MLPNet
-from adapters.demo.train import load_or_train, default_cache_dir
+from adapters.demo.run import TRAIN_SETTINGS, weights_file
+from adapters.demo.train import REPO_CACHE, load_or_train
 from adapters.torch import prune
 d = load_digits(28)
-m, _ = load_or_train(MLPNet, default_cache_dir() / "mlpnet_digits28_seed0.pt", d.X_train, d.y_train,
-                     epochs=40, lr=1e-2)
+m, _ = load_or_train(MLPNet, REPO_CACHE / weights_file(0), d.X_train, d.y_train,
+                     **TRAIN_SETTINGS)
 sd = {{k: v.clone() for k, v in m.state_dict().items()}}
 prune(m, (d.X_train, d.y_train), sparsity=0.9, progress=False, random_state=0)
 m.load_state_dict(sd)
@@ -53,8 +54,9 @@ print(json.dumps({{"threads": {nt}, "cholesky_500_s": chol, "chita_prune_0.9_s":
 def main() -> None:
     from adapters.demo.data import load_digits
     from adapters.demo.models import MLPNet
+    from adapters.demo.run import TRAIN_SETTINGS, weights_file
     from adapters.demo.threads import set_threads
-    from adapters.demo.train import accuracy, default_cache_dir, load_or_train
+    from adapters.demo.train import REPO_CACHE, accuracy, load_or_train
     from adapters.torch import prune
 
     threads = []
@@ -68,8 +70,7 @@ def main() -> None:
     set_threads(1)
     d = load_digits(28)
     model, _ = load_or_train(
-        MLPNet, default_cache_dir() / "mlpnet_digits28_seed0.pt", d.X_train, d.y_train,
-        epochs=40, lr=1e-2,
+        MLPNet, REPO_CACHE / weights_file(0), d.X_train, d.y_train, **TRAIN_SETTINGS,
     )  # fmt: skip
     dense = {k: v.clone() for k, v in model.state_dict().items()}
 

@@ -9,9 +9,9 @@ importable as they are:
 * from :mod:`solvers` (exact and baseline backends): :func:`verify`, :class:`Certificate`,
   :func:`get_solver` (``solvers.get``), :class:`MIPSolver`, :class:`EnumerationSolver`;
 * from :mod:`adapters.torch` (PyTorch; needs ``pip install "chita[torch]"``): :func:`prune`,
-  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`,
-  :func:`prune_gradually`, :func:`recalibrate_batchnorm`. These are imported on
-  first use, so ``import chita`` works without torch.
+  :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`, :func:`load_masks`,
+  :func:`prune_gradually`, :func:`recalibrate_batchnorm`. These are imported on first use, so
+  ``import chita`` works without torch.
 
 >>> import chita
 >>> report = chita.prune(model, (X, y), sparsity=0.9)          # doctest: +SKIP
@@ -43,6 +43,7 @@ _TORCH_NAMES = (
     "PruneReport",
     "make_permanent",
     "default_solver",
+    "load_masks",
     "prune_gradually",
     "recalibrate_batchnorm",
 )
@@ -61,6 +62,7 @@ __all__ = [
     "backsolve",
     "default_solver",
     "get_solver",
+    "load_masks",
     "make_permanent",
     "prune",
     "prune_gradually",

@@ -105,4 +105,6 @@ def relative_gap(objective: float, lower_bound: float | None) -> float | None:
 def make_solution(problem: SparseProblem, coef: np.ndarray, **fields) -> SparseSolution:
     """A :class:`SparseSolution` whose objective is recomputed as ``problem.objective(coef)``."""
     coef = np.asarray(coef, dtype=np.float64)
+    if problem.has_budget:
+        fields.setdefault("cost", problem.support_cost(coef))
     return SparseSolution(coef=coef, objective=problem.objective(coef), **fields)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["enumerate_supports"]
+__all__ = ["enumerate_supports", "enumerate_supports_budget"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -87,6 +87,67 @@ def enumerate_supports(G, c, s, n_keep, tol):
             count += 1
             _insert_candidate(vals, supports, acc[d], idx)
         else:
+            d += 1
+            idx[d] = idx[d - 1]
+    return vals, supports, count
+
+
+@nb.njit(cache=True, nogil=True)
+def enumerate_supports_budget(G, c, s, n_keep, tol, costs, budget):
+    """Like :func:`enumerate_supports` over every support of size 1..s whose cost
+    ``sum costs[S]`` fits ``budget`` (with a cost budget a smaller support can be optimal).
+
+    A prefix over budget is not extended (costs are >= 0). Returns ``(vals, supports, count)``;
+    rows of ``supports`` are padded with -1.
+    """
+    p = G.shape[0]
+    L = np.zeros((s, s))
+    y = np.zeros(s)
+    acc = np.zeros(s)
+    cost = np.zeros(s)
+    idx = np.empty(s, dtype=np.int64)
+    row = np.full(s, -1, dtype=np.int64)
+    vals = np.full(n_keep, -1.0)
+    supports = np.full((n_keep, s), -1, dtype=np.int64)
+    count = 0
+    d = 0
+    idx[0] = -1
+    while d >= 0:
+        idx[d] += 1
+        if idx[d] > p - 1:
+            d -= 1
+            continue
+        j = idx[d]
+        cost[d] = costs[j] + (cost[d - 1] if d > 0 else 0.0)
+        if cost[d] > budget:
+            continue
+        sq = 0.0
+        for t in range(d):
+            v = G[idx[t], j]
+            for r in range(t):
+                v -= L[t, r] * L[d, r]
+            if L[t, t] > 0.0:
+                v /= L[t, t]
+            else:
+                v = 0.0
+            L[d, t] = v
+            sq += v * v
+        piv = G[j, j] - sq
+        if piv > tol * G[j, j] and piv > 0.0:
+            L[d, d] = np.sqrt(piv)
+            yy = c[j]
+            for r in range(d):
+                yy -= L[d, r] * y[r]
+            y[d] = yy / L[d, d]
+        else:
+            L[d, d] = 0.0
+            y[d] = 0.0
+        acc[d] = y[d] * y[d] + (acc[d - 1] if d > 0 else 0.0)
+        count += 1
+        for t in range(s):
+            row[t] = idx[t] if t <= d else -1
+        _insert_candidate(vals, supports, acc[d], row)
+        if d < s - 1:
             d += 1
             idx[d] = idx[d - 1]
     return vals, supports, count

@@ -61,15 +61,14 @@ class GramData:
 
 
 def gram_data(problem: SparseProblem) -> GramData:
+    """The p x p Gram matrix (exact solvers only: p is small) and the problem's cached data."""
     A = np.asarray(problem.A, dtype=np.float64)
     G = A.T @ A
-    q = A.T @ problem.b
-    f_zero = 0.5 * float(problem.b @ problem.b)
-    if problem.ridge and problem.has_w_ref:
-        q += problem.ridge * problem.w_ref
-        f_zero += 0.5 * problem.ridge * float(problem.w_ref @ problem.w_ref)
+    quad = problem.quadratic
     eig = sla.eigvalsh(G, check_finite=False)
-    return GramData(G=G, q=q, f_zero=f_zero, eig_min=float(eig[0]), eig_max=float(eig[-1]))
+    return GramData(
+        G=G, q=quad.rhs, f_zero=quad.f_zero, eig_min=float(eig[0]), eig_max=float(eig[-1])
+    )
 
 
 @dataclass

@@ -18,17 +18,20 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from sparse_regression import SparseProblem, SparseSolution
-from sparse_regression.backsolve import backsolve_arrays
-from sparse_regression.constants import ENUM_N_RESCORE, ENUM_PIVOT_RTOL
+from sparse_regression.backsolve import backsolve_support
+from sparse_regression.constants import BUDGET_RTOL, ENUM_N_RESCORE, ENUM_PIVOT_RTOL
 
 from ._common import check_positive_int, check_problem, check_warm_start, make_solution
-from ._enum_kernels import enumerate_supports
+from ._enum_kernels import enumerate_supports, enumerate_supports_budget
 
 __all__ = ["EnumerationSolver", "n_supports"]
 
 
-def n_supports(p: int, k: int) -> int:
-    """Number of supports the exhaustive search scans: C(p, k)."""
+def n_supports(p: int, k: int, budget: bool = False) -> int:
+    """Number of supports the exhaustive search scans: C(p, k), or sum_{s <= k} C(p, s) with a
+    cost budget (then a smaller support can be optimal; supports over budget are pruned)."""
+    if budget:
+        return sum(math.comb(int(p), s) for s in range(1, int(k) + 1))
     return math.comb(int(p), int(k))
 
 
@@ -56,7 +59,7 @@ class EnumerationSolver(BaseEstimator):
         max_subsets = check_positive_int("max_subsets", self.max_subsets)
         check_warm_start(problem, warm_start)
         p, k = problem.n_features, problem.k
-        count = n_supports(p, k)
+        count = n_supports(p, k, problem.has_budget)
         if count > max_subsets:
             raise ValueError(
                 f"EnumerationSolver would scan C(p={p}, k={k}) = {count:.3e} supports, more "
@@ -65,11 +68,16 @@ class EnumerationSolver(BaseEstimator):
             )
         A = np.asarray(problem.A, dtype=np.float64)
         ridge = problem.ridge
-        w_ref = problem.w_ref if problem.has_w_ref else None
-        c = A.T @ problem.b
-        if w_ref is not None and ridge:
-            c += ridge * w_ref
-        if k == 1:
+        c = problem.quadratic.rhs  # A^T b + ridge w_ref
+        if problem.has_budget:
+            G = A.T @ A
+            G[np.diag_indices_from(G)] += ridge
+            tol = 0.0 if ridge > 0 else ENUM_PIVOT_RTOL
+            vals, candidates, visited = enumerate_supports_budget(
+                G, c, k, ENUM_N_RESCORE, tol, problem.costs, problem.budget * (1 + BUDGET_RTOL)
+            )
+            candidates = [S[S >= 0] for S in candidates[vals >= 0]]
+        elif k == 1:
             diag = problem.column_sq_norms() + ridge
             score = np.divide(c * c, diag, out=np.zeros(p), where=diag > 0)
             order = np.argsort(-score, kind="stable")[:ENUM_N_RESCORE]
@@ -81,9 +89,9 @@ class EnumerationSolver(BaseEstimator):
             tol = 0.0 if ridge > 0 else ENUM_PIVOT_RTOL
             vals, candidates, visited = enumerate_supports(G, c, k, ENUM_N_RESCORE, tol)
             candidates = candidates[vals >= 0]
-        best_f, best_S, best_w = np.inf, None, None
+        best_f, best_S, best_w = problem.objective(np.zeros(p)), np.empty(0, np.int64), np.empty(0)
         for S in candidates:
-            wS, f = backsolve_arrays(problem.A, problem.b, S, ridge, w_ref)
+            wS, f = backsolve_support(problem.quadratic, S)
             if f < best_f:
                 best_f, best_S, best_w = f, S, wS
         coef = np.zeros(p)

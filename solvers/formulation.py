@@ -55,6 +55,7 @@ class MIQPData:
 
     minimise   1/2 ||R u - r||^2 - lin^T u + 1/2 sum_{i in J} d_i s_i + const
     subject to |u_i| <= z_i, sum z <= k, u_i^2 <= s_i z_i and s_i <= z_i for i in J, z binary,
+               and sum costs_i z_i <= budget when the problem has a cost budget (FALCON),
 
     where ``J = flatnonzero(d > 0)``; the model objective equals ``F(M u) / scale``.
     """
@@ -68,6 +69,8 @@ class MIQPData:
     scale: float
     k: int
     delta: float
+    costs: np.ndarray | None = None
+    budget: float | None = None
 
     @property
     def n_features(self) -> int:
@@ -123,7 +126,7 @@ def build_miqp(
         lam, V = sla.eigh(gram.G - delta * np.eye(p), check_finite=False)
         keep = lam > 0
         R = np.sqrt(lam[keep])[:, None] * V[:, keep].T
-        r = (V[:, keep].T @ (A.T @ b)) / np.sqrt(lam[keep])
+        r = (V[:, keep].T @ problem.quadratic.Atb) / np.sqrt(lam[keep])
         lin = gram.q - R.T @ r
         const = gram.f_zero - 0.5 * float(r @ r)
     else:
@@ -149,4 +152,6 @@ def build_miqp(
         scale=scale,
         k=problem.k,
         delta=delta,
+        costs=problem.costs,
+        budget=problem.budget,
     )

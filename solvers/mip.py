@@ -31,9 +31,12 @@ from ._common import (
 from .big_m import gram_data, safe_big_m
 from .formulation import build_miqp
 from .mip_cvxpy import BACKENDS, check_backend_installed, solve_cvxpy
-from .mip_scip import solve_scip
+from .mip_scip import progress_line, solve_scip
 
-__all__ = ["MIPSolver", "HEURISTIC_M_FACTOR"]
+__all__ = ["MIPSolver", "HEURISTIC_M_FACTOR", "PROGRESS_EVERY"]
+
+#: Seconds between progress lines for ``progress=True``.
+PROGRESS_EVERY = 5.0
 
 _INTERFACES = ("auto", "pyscipopt", "cvxpy")
 _SCIP_MAX_TIME = 1e20
@@ -76,6 +79,15 @@ def _check_big_m(big_m, p: int):
     return arr
 
 
+def check_progress(progress) -> float | None:
+    """``progress`` as seconds between lines (None: off). True means :data:`PROGRESS_EVERY`."""
+    if progress is None or progress is False or progress is np.False_:
+        return None
+    if progress is True or progress is np.True_:
+        return PROGRESS_EVERY
+    return check_positive_real("progress", progress)
+
+
 def _incumbent(problem: SparseProblem, w0) -> SparseSolution:
     """Best of the core solver from its default start, from ``w0``, and ``w0`` refitted."""
     best = IHTSolver().solve(problem)
@@ -83,8 +95,10 @@ def _incumbent(problem: SparseProblem, w0) -> SparseSolution:
     if w0 is not None:
         tries = [IHTSolver().solve(problem, warm_start=w0)]
         order = np.argsort(-np.abs(w0), kind="stable")[: problem.k]
-        tries.append(make_solution(problem, backsolve(problem, order[w0[order] != 0])))
-        for name, cand in zip(("iht(warm_start)", "warm_start refitted"), tries, strict=True):
+        order = order[w0[order] != 0]
+        if not problem.has_budget or problem.costs[order].sum() <= problem.budget:
+            tries.append(make_solution(problem, backsolve(problem, order)))
+        for name, cand in zip(("iht(warm_start)", "warm_start refitted"), tries, strict=False):
             if cand.objective < best.objective:
                 best = cand
                 best.info["incumbent_source"] = name
@@ -115,8 +129,9 @@ class MIPSolver(BaseEstimator):
     ``lower_bound`` stays a provable one (the unconstrained minimum). A user ``big_m`` is
     treated the same way unless it contains the provable box.
 
-    Result: ``lower_bound`` (valid, up to the backend's tolerances: about 1e-6 relative for
-    SCIP), ``gap = (objective - lower_bound) / objective``, ``status`` (``"optimal"``,
+    Result: ``lower_bound`` (valid, up to the backend's tolerances: about
+    ``sparse_regression.constants.SCIP_FEASTOL`` = 1e-7 relative for SCIP),
+    ``gap = (objective - lower_bound) / objective``, ``status`` (``"optimal"``,
     ``"time_limit"``, ...), ``optimality="certified"`` when the backend closed the gap with a
     safe M; otherwise the incumbent's level when the incumbent was not improved, else
     ``"none"``.
@@ -124,13 +139,21 @@ class MIPSolver(BaseEstimator):
     Parameters
     ----------
     time_limit : float, default 60.0
-        Seconds for the backend (the incumbent's computation comes on top).
+        Seconds for the backend (the incumbent's computation comes on top). The solve blocks
+        until the backend proves optimality or reaches this limit; ``progress`` shows how it
+        goes.
     backend : {None, "SCIP", "GUROBI", "MOSEK"}, default None
         None means SCIP (open source, ``pip install "chita[exact]"``).
     big_m : None, float or array of shape (p,), default None
         None derives M as described above.
     verbose : bool, default False
-        Show the backend's log.
+        Show the backend's full log (SCIP prints a line per node batch, and can stay silent
+        for long stretches inside one node).
+    progress : bool or float, default False
+        Print a line when the search starts (incumbent, big-M, time limit), then at most every
+        ``progress`` seconds (True: every 5 s) the elapsed time, nodes, lower bound, best
+        objective and gap in units of F, and a last line with the result. With the cvxpy
+        interface, which gives no callbacks, the periodic lines are the backend's log.
     perspective : bool, default True
         Use the perspective cone; False gives the plain big-M model (for comparison).
     interface : {"auto", "pyscipopt", "cvxpy"}, default "auto"
@@ -148,6 +171,7 @@ class MIPSolver(BaseEstimator):
         verbose=False,
         perspective=True,
         interface="auto",
+        progress=False,
     ):
         self.time_limit = time_limit
         self.backend = backend
@@ -155,6 +179,7 @@ class MIPSolver(BaseEstimator):
         self.verbose = verbose
         self.perspective = perspective
         self.interface = interface
+        self.progress = progress
 
     def solve(self, problem: SparseProblem, warm_start=None) -> SparseSolution:
         t0 = time.perf_counter()
@@ -165,6 +190,7 @@ class MIPSolver(BaseEstimator):
         interface = _check_interface(self.interface, backend)
         verbose = check_bool("verbose", self.verbose)
         perspective = check_bool("perspective", self.perspective)
+        every = check_progress(self.progress)
         p = problem.n_features
         user_M = _check_big_m(self.big_m, p)
         w0 = check_warm_start(problem, warm_start)
@@ -181,7 +207,7 @@ class MIPSolver(BaseEstimator):
             "incumbent_source": inc.info.get("incumbent_source", "iht"),
         }
         gram = gram_data(problem)
-        if gram.f_zero == 0.0 or problem.k == p:
+        if gram.f_zero == 0.0 or (problem.k == p and not problem.has_budget):
             # F(0) = 0 <= F, or no sparsity constraint: the convex minimiser is optimal.
             coef = np.zeros(p) if gram.f_zero == 0.0 else backsolve(problem, np.arange(p))
             sol = make_solution(problem, coef, optimality="certified", status="optimal")
@@ -207,8 +233,16 @@ class MIPSolver(BaseEstimator):
 
         data = build_miqp(problem, gram, M, perspective=perspective)
         info["perspective_delta"] = data.delta
+        if every is not None:
+            print(
+                f"MIP ({backend} via {interface}): p={p}, k={problem.k}, incumbent "
+                f"F={inc.objective:.6g}, big-M {info['big_m']}, time limit {time_limit:g} s",
+                flush=True,
+            )
         if interface == "pyscipopt":
-            res = solve_scip(data, incumbent=start, time_limit=time_limit, verbose=verbose)
+            res = solve_scip(
+                data, incumbent=start, time_limit=time_limit, verbose=verbose, progress=every
+            )
             info["n_nodes"] = res.n_nodes
             info["incumbent_accepted"] = res.incumbent_accepted
         else:
@@ -218,7 +252,7 @@ class MIPSolver(BaseEstimator):
                 incumbent=start,
                 cutoff=inc.objective / data.scale * (1 + MIP_CUTOFF_RTOL) + MIP_CUTOFF_ATOL,
                 time_limit=time_limit,
-                verbose=verbose,
+                verbose=verbose or every is not None,
             )
         info["backend_time"] = res.solve_time
         status = res.status
@@ -227,7 +261,7 @@ class MIPSolver(BaseEstimator):
         if res.u is not None:
             support = _support_from(res.z, res.u, problem.k)
             cand = make_solution(problem, backsolve(problem, support))
-            if cand.objective < best.objective:
+            if cand.objective < best.objective and problem.is_feasible(cand.coef):
                 best = cand
         box_lower = None
         if res.dual_bound is not None and np.isfinite(res.dual_bound):
@@ -258,6 +292,11 @@ class MIPSolver(BaseEstimator):
         )
         sol.lower_bound = float(lower)
         sol.gap = relative_gap(sol.objective, lower)
+        if every is not None:
+            line = progress_line(
+                res.solve_time, time_limit, int(info.get("n_nodes", 0)), lower, sol.objective
+            )
+            print(f"{line}  status {status}", flush=True)
         return self._finish(sol, t0, info)
 
     @staticmethod

@@ -124,6 +124,8 @@ def solve_cvxpy(
         cp.abs(u) <= z,
         cp.sum(z) <= data.k,
     ]
+    if data.costs is not None:
+        constraints.append(data.costs @ z <= data.budget)
     objective = 0.5 * t - data.lin @ u
     s = None
     if J.size:

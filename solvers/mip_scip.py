@@ -24,14 +24,14 @@ from sparse_regression.constants import SCIP_FEASTOL
 from ._common import import_optional
 from .formulation import MIQPData
 
-__all__ = ["ScipResult", "SCIP_SETTINGS", "solve_scip"]
+__all__ = ["ScipResult", "SCIP_FEASTOL", "SCIP_SETTINGS", "solve_scip"]
 
 #: SCIP settings used on top of its defaults (measured on the certification benchmark,
 #: see docs/solvers.md): the incumbent comes from the core solver, so branching on pseudo
 #: costs (no strong branching), skipping the generic MIP separators and (in ``solve_scip``)
 #: the primal heuristics is what pays off.
 SCIP_SETTINGS = {
-    "numerics/feastol": SCIP_FEASTOL,  # certificates accurate to ~1e-7 relative (default 1e-6)
+    "numerics/feastol": SCIP_FEASTOL,
     "branching/pscost/priority": 100000,
     "separating/aggregation/freq": -1,
     "separating/gomory/freq": -1,
@@ -60,8 +60,13 @@ def solve_scip(
     time_limit: float,
     verbose: bool = False,
     heuristics: bool = False,
+    progress: float | None = None,
 ) -> ScipResult:
-    """Build and solve the MIQP; ``incumbent`` (a k-sparse w with |w| <= M) seeds the search."""
+    """Build and solve the MIQP; ``incumbent`` (a k-sparse w with |w| <= M) seeds the search.
+
+    ``progress``: print one line (time, nodes, bounds on F, gap) at most every ``progress``
+    seconds while SCIP works, checked after every LP and node SCIP solves.
+    """
     ps = import_optional("pyscipopt", "MIPSolver with the SCIP backend")
     t0 = time.perf_counter()
     p = data.n_features
@@ -83,6 +88,12 @@ def solve_scip(
         model.addCons(u[i] <= z[i], name=f"bigm_up_{i}")
         model.addCons(-u[i] <= z[i], name=f"bigm_lo_{i}")
     model.addCons(ps.quicksum(z) <= data.k, name="cardinality")
+    if data.costs is not None:
+        model.addCons(
+            ps.quicksum(float(data.costs[i]) * z[i] for i in range(p) if data.costs[i])
+            <= data.budget,
+            name="cost_budget",
+        )
     for i in J:
         model.addCons(u[i] * u[i] <= s[i] * z[i], name=f"perspective_{i}")
         model.addCons(s[i] <= z[i], name=f"perspective_cut_{i}")
@@ -96,6 +107,13 @@ def solve_scip(
         model.setParam(key, value)
     if not heuristics:
         model.setHeuristics(ps.SCIP_PARAMSETTING.OFF)
+
+    if progress is not None:
+        model.includeEventhdlr(
+            _progress_handler(ps, data.scale, time_limit, progress),
+            "chita_progress",
+            "periodic progress line",
+        )
 
     accepted = False
     if incumbent is not None:
@@ -131,3 +149,50 @@ def solve_scip(
     )
     model.freeProb()
     return result
+
+
+def progress_line(elapsed: float, time_limit: float, nodes: int, lower: float, best: float) -> str:
+    """One progress line of the MIP search, in units of F."""
+    gap = (best - lower) / abs(best) if np.isfinite(best) and best != 0 else float("inf")
+    gap_text = f"{gap:.3%}" if np.isfinite(gap) else "inf"
+    limit = "" if time_limit >= 1e19 else f" / {time_limit:g} s"
+    return (
+        f"MIP {elapsed:7.1f} s{limit}  nodes {nodes:>7}  lower bound {lower:.6g}  "
+        f"best {best:.6g}  gap {gap_text}"
+    )
+
+
+def _progress_handler(ps, scale: float, time_limit: float, every: float):
+    """A PySCIPOpt event handler printing :func:`progress_line` at most every ``every`` s."""
+    events = (
+        ps.SCIP_EVENTTYPE.LPSOLVED | ps.SCIP_EVENTTYPE.NODESOLVED | ps.SCIP_EVENTTYPE.BESTSOLFOUND
+    )
+
+    class Progress(ps.Eventhdlr):
+        def eventinit(self):
+            self.t0 = time.perf_counter()
+            self.last = self.t0
+            self.model.catchEvent(events, self)
+
+        def eventexit(self):
+            self.model.dropEvent(events, self)
+
+        def eventexec(self, event):
+            now = time.perf_counter()
+            if now - self.last < every:
+                return {}
+            self.last = now
+            m = self.model
+            print(
+                progress_line(
+                    now - self.t0,
+                    time_limit,
+                    int(m.getNNodes()),
+                    float(m.getDualbound()) * scale,
+                    float(m.getPrimalbound()) * scale,
+                ),
+                flush=True,
+            )
+            return {}
+
+    return Progress()

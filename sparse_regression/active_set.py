@@ -12,10 +12,24 @@ import numpy as np
 
 from . import _kernels as K
 from . import constants as C
+from .budgeted_iht import budgeted_iht
 from .iht import iht
-from .swaps.working_set import restrict_to_columns
 
-__all__ = ["active_set_iht", "screen_scores"]
+__all__ = ["active_set_iht", "run_iht", "screen_scores"]
+
+
+def run_iht(problem, q, w0, *, cols=None, trace=None, **kwargs):
+    """IHT on the quadratic ``q`` over the columns ``cols`` of the problem (all when None): the
+    plain one, or the budgeted one (:mod:`.budgeted_iht`) when the problem has a cost budget."""
+    if not problem.has_budget:
+        return iht(q, problem.k, w0, **kwargs)
+    if cols is None:
+        costs, levels = problem.costs, problem.cost_levels
+    else:
+        costs, levels = problem.costs[cols], None
+    return budgeted_iht(
+        q, problem.k, w0, costs, problem.budget, levels=levels, trace=trace, **kwargs
+    )
 
 
 def screen_scores(g, col_sq, ridge):
@@ -27,40 +41,47 @@ def screen_scores(g, col_sq, ridge):
     return out
 
 
-def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
+def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10, trace=None):
     """IHT on a working set of columns, grown by full-gradient checks.
 
     Rounds stop when no outside column passes the entry screen, when a round lowers F by less
-    than ``constants.ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``.
+    than ``constants.ACTIVE_SET_RTOL`` (relative), or after ``max_rounds``. With a cost budget
+    the IHT inside is the budgeted one and ``trace`` receives every (full-length) iterate.
     """
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
+    q, k, ridge = problem.quadratic, problem.k, problem.ridge
     p = problem.n_features
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
-    size = min(p, max(2 * k, k + 10))
+    col_sq = q.col_sq
+    k_eff = k
+    if problem.has_budget:  # the budget, not k, may bound the support: size W by the start
+        k_eff = min(k, np.count_nonzero(w) or k)
+    size = min(p, max(2 * k_eff, k_eff + 10))
     history, n_iter, n_back, rounds = [], 0, 0, 0
     converged = False
     if size >= 0.6 * p:
-        res = iht(A, b, k, w, ridge=ridge, w_ref=w_ref, max_iter=max_iter, tol=tol)
+        res = run_iht(problem, q, w, max_iter=max_iter, tol=tol, trace=trace)
         return res.coef, res.objective, res.history, res.n_iter, res.converged, res.n_backsolves, 0
 
-    g = problem.gradient(w)
+    g = q.gradient(w)
     nz = np.flatnonzero(w)
     score = screen_scores(g, col_sq, ridge)
     score[nz] = np.inf
     W = np.sort(K.topk_abs(score, size))
-    ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
     f_prev = np.inf
     for rounds in range(1, max_rounds + 1):  # noqa: B007
-        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
-        res = iht(
-            B,
-            b,
-            k,
+        sub_trace = None
+        if trace is not None:
+
+            def sub_trace(wW, W=W):
+                full = np.zeros(p)
+                full[W] = wW
+                trace(full)
+
+        res = run_iht(
+            problem,
+            q.restrict(W),
             w[W],
-            ridge=ridge,
-            w_ref=ref_W,
-            const=const,
+            cols=W,
+            trace=sub_trace,
             max_iter=max(1, max_iter - n_iter),
             tol=tol,
         )
@@ -72,7 +93,7 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
         f = res.objective
         # Full-gradient check: columns outside W whose entry would beat the weakest member of
         # the support (gain of adding j alone vs. loss of removing i alone).
-        g = problem.gradient(w)
+        g = q.gradient(w)
         nz = np.flatnonzero(w)
         raw = screen_scores(g, col_sq, ridge)
         outside = raw.copy()
@@ -89,7 +110,7 @@ def active_set_iht(problem, w, *, max_iter, tol, log, max_rounds=10):
         if n_iter >= max_iter:
             break
         f_prev = f
-        add = viol[np.argsort(-outside[viol])[: max(k // 2, 10)]]
+        add = viol[np.argsort(-outside[viol])[: max(k_eff // 2, 10)]]
         # New working set: the support, the strongest other members of W, the entrants.
         extra = np.setdiff1d(W, nz)
         extra = extra[np.argsort(-raw[extra])][: max(0, size - nz.size)]

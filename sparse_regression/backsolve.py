@@ -29,8 +29,9 @@ import scipy.linalg as sla
 from . import _kernels as K
 from .constants import BACKSOLVE_SINGULAR_RTOL
 from .problem import SparseProblem
+from .quadratic import Quadratic
 
-__all__ = ["backsolve", "backsolve_arrays"]
+__all__ = ["backsolve", "backsolve_support"]
 
 
 def _cholesky_or_none(M: np.ndarray):
@@ -53,8 +54,8 @@ def _column_scales(X: np.ndarray) -> np.ndarray:
 
 
 def _least_squares(AS, b, ridge, ref_S):
-    """Least squares on the (augmented) system with equilibrated columns, in the smaller
-    space: ``lstsq`` when s <= n, the pseudo-inverse of the n x n ``K`` when s > n."""
+    """Least squares on the (augmented) system, in the smaller space: ``lstsq`` on
+    equilibrated columns when s <= n, the thin SVD of ``A_S`` (n x s) when s > n."""
     n, s = AS.shape
     if s <= n:
         if ridge:
@@ -65,45 +66,36 @@ def _least_squares(AS, b, ridge, ref_S):
             X, y = AS, b
         d = _column_scales(X)
         return sla.lstsq(X / d, y, lapack_driver="gelsd", check_finite=False)[0] / d
+    # s > n: the thin SVD A_S = U diag(sig) V^T (n x s, memory O(n s)) gives both cases
+    # without squaring the condition number as the n x n Gram would
     c = b - AS @ ref_S if ref_S is not None else b
     if ridge:
-        # K = A_S A_S^T + ridge I has eigenvalues >= ridge; clip the rounding of small ones
-        lam, V = np.linalg.eigh(AS @ AS.T)
-        lam = np.maximum(lam, 0.0) + ridge
-        wS = AS.T @ (V @ ((V.T @ c) / lam))
+        U, sig, Vt = sla.svd(AS, full_matrices=False, check_finite=False)
+        wS = Vt.T @ ((sig / (sig * sig + ridge)) * (U.T @ c))
         return wS + ref_S if ref_S is not None else wS
     # ridge = 0: any least-squares solution has the same F; equilibrated columns keep every
-    # column's scale, the pseudo-inverse of the n x n Gram drops numerically null directions
+    # column's scale, and singular values below n eps sig_max are numerically zero
     d = _column_scales(AS)
-    X = AS / d
-    lam, V = np.linalg.eigh(X @ X.T)
-    keep = lam > max(float(lam[-1]), 0.0) * n * np.finfo(float).eps
-    u = V[:, keep] @ ((V[:, keep].T @ c) / lam[keep])
-    return (X.T @ u) / d
+    U, sig, Vt = sla.svd(AS / d, full_matrices=False, check_finite=False)
+    keep = sig > (sig[0] if sig.size else 0.0) * n * np.finfo(float).eps
+    y = Vt[keep].T @ ((U[:, keep].T @ c) / sig[keep])
+    return y / d
 
 
-def backsolve_arrays(
-    A: np.ndarray,
-    b: np.ndarray,
-    support: np.ndarray,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-) -> tuple[np.ndarray, float]:
-    """Exact minimiser of F restricted to ``support``.
+def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact minimiser of the quadratic ``q`` restricted to ``support``.
 
     Returns ``(w_S, objective)``: the coefficients on ``support`` (same order) and F at the
     full vector that equals ``w_S`` on the support and 0 elsewhere (including the ridge term
-    of the coordinates outside the support). Memory: O(n s + min(n, s)^2).
+    of the coordinates outside the support and ``q.const``). Memory: O(n s + min(n, s)^2).
     """
+    A, b, ridge = q.A, q.b, q.ridge
+    w_ref = q.w_ref if ridge else None
     support = np.asarray(support, dtype=np.int64)
     s = support.shape[0]
     n = A.shape[0]
-    ref_out = 0.0
-    if w_ref is not None and ridge:
-        ref_out = float(w_ref @ w_ref) - float(w_ref[support] @ w_ref[support])
-        ref_out = max(ref_out, 0.0)
     if s == 0:
-        return np.zeros(0), 0.5 * float(b @ b) + 0.5 * ridge * ref_out
+        return np.zeros(0), q.f_zero
     AS = K.gather_columns(A, support).astype(np.float64, copy=False)
     ref_S = w_ref[support] if (w_ref is not None and ridge) else None
 
@@ -131,12 +123,7 @@ def backsolve_arrays(
     if wS is None or not np.all(np.isfinite(wS)):
         wS = _least_squares(AS, b, ridge, ref_S)
 
-    r = AS @ wS - b
-    f = 0.5 * float(r @ r)
-    if ridge:
-        d = wS - ref_S if ref_S is not None else wS
-        f += 0.5 * ridge * (float(d @ d) + ref_out)
-    return wS, f
+    return wS, q.support_value(support, wS, AS @ wS)
 
 
 def backsolve(problem: SparseProblem, support) -> np.ndarray:
@@ -144,8 +131,7 @@ def backsolve(problem: SparseProblem, support) -> np.ndarray:
     support = np.unique(np.asarray(support, dtype=np.int64))
     if support.size and (support[0] < 0 or support[-1] >= problem.n_features):
         raise ValueError(f"support indices must lie in [0, {problem.n_features}).")
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    wS, _ = backsolve_arrays(problem.A, problem.b, support, problem.ridge, w_ref)
+    wS, _ = backsolve_support(problem.quadratic, support)
     w = np.zeros(problem.n_features)
     w[support] = wS
     return w

@@ -28,11 +28,13 @@ IMPROVEMENT_RTOL = 1e-12
 # ---------------------------------------------------------------- backsolve (backsolve.py)
 #: A Cholesky pivot L_jj^2 below this fraction of its own diagonal entry M_jj of
 #: A_S^T A_S + ridge I (column j's squared norm orthogonal to the previous ones, relative to its
-#: squared norm) means "numerically singular" (then least squares on equilibrated columns is
-#: used): independent columns keep pivots far above 1e-12, dependent ones give ~1e-16. Relative
-#: to each column, not to the largest diagonal, so a column scaled by 1e-6 next to one scaled
-#: by 1e6 is not mistaken for a dependent one.
-BACKSOLVE_SINGULAR_RTOL = 1e-12
+#: squared norm), or of the n x n Woodbury matrix, sends the backsolve to least squares on
+#: equilibrated columns (SVD): the normal equations lose about log10(M_jj / L_jj^2) digits, so
+#: below 1e-8 fewer than 8 would be left (the fuzz found F 2e-3 too high on a support with
+#: columns of norm 1e6 and 1, ridge 1e-8, at 1e-12). Relative to each column, not to the
+#: largest diagonal, so a column scaled by 1e-6 next to one scaled by 1e6 is not mistaken for
+#: a dependent one. Well-posed pruning problems (ridge >= 1e-3 mean diag) stay far above it.
+BACKSOLVE_SINGULAR_RTOL = 1e-8
 
 # ---------------------------------------------------------------- IHT (iht.py)
 #: Default relative decrease of F per iteration below which the support counts as settled
@@ -71,9 +73,10 @@ WORKING_SET_MOVES = 100
 #: Default moves per round of the Woodbury-space pool search (ridge > 0, large problems): a
 #: move costs O(n |pool|), so 1000 moves cost about as much as one round's set-up.
 WOODBURY_MOVES = 1000
-#: Largest set-up cost of one Woodbury round (about n^2 (k + p) multiply-adds), as for
-#: WORKING_SET_MAX_WORK.
-WOODBURY_MAX_WORK = 5 * 10**10
+#: Largest set-up cost of one Woodbury round: the support factor, about n^2 k + n^3 / 3
+#: multiply-adds, what one exact backsolve (which IHT pays anyway) costs. The column ranking
+#: is screened to fit WOODBURY_RANK_MAX_WORK, so p does not enter.
+WOODBURY_MAX_WORK = 2 * 10**12
 #: Perturbation rounds used by ``n_perturbations="auto"`` on problems with k p at most
 #: AUTO_PERTURBATION_SIZE: 20 rounds found the certified optimum on 20/20 benchmark instances
 #: (docs/solvers.md) while costing about as much as the swap search.
@@ -119,6 +122,14 @@ WOODBURY_POOL_REMOVE = 256
 WOODBURY_POOL_ADD = 512
 #: Woodbury pool: Sherman-Morrison updates between refactorisations of K (rounding drift).
 WOODBURY_POOL_REFRESH = 200
+#: Woodbury pool: largest cost (n^2 multiply-adds per column) of ranking the outside columns
+#: by their exact addition gains; beyond it a Gaussian sketch screens them first (issue 11:
+#: the exact ranking of all columns was what skipped the round past n ~ 1200 on MLPNet).
+WOODBURY_RANK_MAX_WORK = 2 * 10**10
+#: Woodbury pool: the screened set ranked exactly is at least this many times the entrants.
+WOODBURY_SCREEN_FACTOR = 8
+#: Woodbury pool: rows of the Gaussian sketch (relative std of the estimates sqrt(2/m) = 9%).
+WOODBURY_SKETCH_DIM = 256
 #: Rounds of the large-problem searches (candidates re-selected from all p each round).
 LARGE_SEARCH_ROUNDS = 5
 #: Working-set search: exact backsolve every this many moves when k > n (cheap moves, costly
@@ -174,14 +185,14 @@ VERIFY_RTOL = 1e-5
 GRAD_BUFFER_BYTES = 256 * 2**20
 #: Extra bytes reserved for those per-sample gradient buffers when planning memory.
 GRAD_RESERVE = 256 * 2**20
+#: Below this, 1/2 mean(diag(A^T A)) ||w||^2 (the loss change the diagonal of the quadratic
+#: model predicts for removing every weight, in loss units) is far below what a float32 loss
+#: can resolve (~1e-7 of a loss of order 1): the model would rank weights by rounding noise,
+#: so prune() warns that the empirical Fisher is negligible.
+NEGLIGIBLE_FISHER = 1e-10
 #: Fraction of the available RAM that ``memory_limit="auto"`` allows (the rest stays for the
 #: model, the data loader and the OS).
 AUTO_MEMORY_FRACTION = 0.6
-
-#: Below this, ``1/2 mean(diag(A^T A)) ||w||^2`` (the loss change the diagonal of the quadratic
-#: model predicts for removing every weight, in loss units) is far below what a float32 loss can
-#: resolve: the model ranks weights by rounding noise.
-NEGLIGIBLE_FISHER = 1e-10
 
 # ------------------------------------------------------ layer-wise problems (gram.py, layerwise)
 #: Relative residual at which the conjugate-gradient refit of a layer's rows stops: the rows
@@ -190,3 +201,26 @@ LAYERWISE_CG_RTOL = 1e-7
 #: How far ``sparsity`` may differ from an N:M pattern's density and still name the same
 #: budget (a float written out by a user, e.g. 0.5 for 2:4).
 PATTERN_SPARSITY_ATOL = 1e-9
+
+# ---------------------------------------------------------------- FLOP budgets (knapsack.py)
+#: Relative slack on a cost budget when checking that a support fits (``cost <= budget (1 +
+#: BUDGET_RTOL)``): sums of float costs in another order differ by ~1e-16 relative, so 1e-12
+#: absorbs rounding while admitting nothing materially over budget.
+BUDGET_RTOL = 1e-12
+#: A knapsack exchange move must raise the kept value by this much (relative) to be taken:
+#: smaller gains are float64 rounding of the prefix sums and would make the moves cycle.
+KNAPSACK_IMPROVE_RTOL = 1e-13
+#: Bisection steps on the LP dual's threshold and multiplier: 100 halvings exhaust float64's
+#: resolution of any bracket, and the loops stop early once the bracket cannot shrink.
+KNAPSACK_BISECTION_STEPS = 100
+#: Cost levels taking part in the exchange moves (all when there are at most this many; else
+#: those nearest the LP margin): the moves cost O(levels^3) per round.
+KNAPSACK_MOVE_LEVELS = 32
+#: Bound evaluations of the knapsack's branch and bound when it is called alone: proves the
+#: optimum on all 500 benchmark instances (p <= 200) and keeps p = 1e6 under half a second.
+KNAPSACK_MAX_EVALS = 20000
+#: The same cap inside IHT, where the projection runs once per probed step: the exchange moves
+#: already give the optimum or within ~1e-6 of it, so a smaller search suffices there.
+PROJECTION_MAX_EVALS = 2000
+#: Step sizes probed by the budgeted IHT, as multiples of the Cauchy step along -g.
+BUDGETED_STEP_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
@@ -13,7 +14,32 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .pipeline import IHTSolver
 from .problem import SparseProblem
 
-__all__ = ["SparseLinearRegression", "SparseLinearRegressionCV"]
+__all__ = ["SparseLinearRegression", "SparseLinearRegressionCV", "default_k_grid"]
+
+#: Up to this many candidate levels, the default CV grid is every k in 1..k_max.
+_GRID_ALL_UP_TO = 100
+#: Beyond that: every k in 1.._GRID_DENSE_HEAD, then geometric steps, _GRID_SIZE levels in all.
+_GRID_DENSE_HEAD = 20
+_GRID_SIZE = 50
+
+
+def default_k_grid(n_features: int, n_samples: int) -> np.ndarray:
+    """The sparsity levels :class:`SparseLinearRegressionCV` tries by default.
+
+    ``k_max = min(n_features, n_samples - 1)`` (``n_samples``: the smallest training fold;
+    beyond ``n - 1`` coefficients plus an intercept interpolate the fold). When
+    ``k_max <= 100`` the grid is every level ``1..k_max``, so best-subset CV is exhaustive in
+    k. Otherwise it is ``1..20`` followed by geometrically spaced levels up to ``k_max``
+    (50 levels in all, ratio ``(k_max / 20)^(1/30)``: 23% steps at ``k_max = 10^4``): the
+    held-out error changes most between small levels, while at large k a relative resolution
+    is all that CV can resolve and each level costs a full path step.
+    """
+    k_max = max(1, min(int(n_features), int(n_samples) - 1))
+    if k_max <= _GRID_ALL_UP_TO:
+        return np.arange(1, k_max + 1)
+    tail = np.geomspace(_GRID_DENSE_HEAD, k_max, _GRID_SIZE - _GRID_DENSE_HEAD + 1)
+    grid = np.concatenate([np.arange(1, _GRID_DENSE_HEAD + 1), np.round(tail).astype(int)])
+    return np.unique(grid)
 
 
 def _check_solver(solver, random_state=None):
@@ -132,8 +158,12 @@ class SparseLinearRegressionCV(_SparseLinearModel):
     Parameters
     ----------
     n_nonzero_coefs : array-like of int or None, default=None
-        The grid. None means ``1 .. max(1, min(n_features, max(5, n_features // 10)))``
-        (capped at 50 levels, evenly spaced).
+        The grid. None means :func:`default_k_grid`: every level ``1..k_max`` with
+        ``k_max = min(n_features, n_train - 1)`` (``n_train``: the smallest training fold)
+        when ``k_max <= 100``, else ``1..20`` and geometric steps up to ``k_max`` (50 levels).
+        When the chosen level is at an edge of the grid that could be extended (its largest
+        value below ``k_max``, or its smallest above 1), a ``UserWarning`` says so: a better
+        level may lie outside the grid.
     ridge, fit_intercept, solver : as in :class:`SparseLinearRegression`.
     cv : int, cross-validation generator or iterable, default=5
         As in scikit-learn (``KFold`` for an int).
@@ -179,10 +209,9 @@ class SparseLinearRegressionCV(_SparseLinearModel):
         self.cv = cv
         self.random_state = random_state
 
-    def _grid(self, p):
+    def _grid(self, p, n_train):
         if self.n_nonzero_coefs is None:
-            top = max(1, min(p, max(5, p // 10)))
-            grid = np.unique(np.linspace(1, top, num=min(top, 50)).round().astype(int))
+            grid = default_k_grid(p, n_train)
         else:
             grid = np.asarray(self.n_nonzero_coefs)
             if grid.ndim != 1 or grid.size == 0 or grid.dtype.kind not in "iu":
@@ -212,10 +241,11 @@ class SparseLinearRegressionCV(_SparseLinearModel):
             self, X, y, dtype=[np.float64, np.float32], y_numeric=True, order="F", copy=False
         )
         y = y.astype(np.float64)
-        grid = self._grid(X.shape[1])
         solver = _check_solver(self.solver, self.random_state)
         cv = check_cv(self.cv)
         folds = list(cv.split(X, y))
+        n_train = min(len(tr) for tr, _ in folds)
+        grid = self._grid(X.shape[1], n_train)
         mse = np.empty((grid.size, len(folds)))
         for f_idx, (tr, te) in enumerate(folds):
             coefs, ints = self._path(solver, np.asfortranarray(X[tr]), y[tr], grid)
@@ -223,6 +253,19 @@ class SparseLinearRegressionCV(_SparseLinearModel):
                 resid = y[te] - (X[te] @ c + b0)
                 mse[g_idx, f_idx] = float(np.mean(resid**2))
         best = int(grid[np.argmin(mse.mean(axis=1))])
+        k_max = max(1, min(X.shape[1], n_train - 1))
+        if grid.size > 1 and (
+            (best == grid[-1] and best < k_max) or (best == grid[0] and best > 1)
+        ):
+            side = "largest" if best == grid[-1] else "smallest"
+            warnings.warn(
+                f"SparseLinearRegressionCV chose n_nonzero_coefs={best}, the {side} level of "
+                f"the grid {grid.tolist() if grid.size <= 12 else '(see grid_)'}; a better "
+                f"level may lie outside it. Extend n_nonzero_coefs (levels up to {k_max} are "
+                "possible here), or pass None for the default grid.",
+                UserWarning,
+                stacklevel=2,
+            )
         self.grid_ = grid
         self.mse_path_ = mse
         self.n_nonzero_coefs_ = best

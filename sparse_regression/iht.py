@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels as K
-from .backsolve import backsolve_arrays
+from .backsolve import backsolve_support
 from .constants import IHT_PROBE_FACTORS, IHT_PROBE_RTOL, IHT_TOL, TINY
+from .quadratic import Quadratic
 
 __all__ = ["IHTResult", "iht"]
 
@@ -41,63 +42,21 @@ class IHTResult:
     n_backsolves: int
 
 
-class _Quadratic:
-    """F restricted to the columns of ``B``: 1/2||B w - b||^2 + ridge/2 ||w - w_ref||^2 + const."""
-
-    def __init__(self, B, b, ridge, w_ref, const):
-        self.B, self.b, self.ridge, self.w_ref, self.const = B, b, ridge, w_ref, const
-
-    def value(self, w, Bw):
-        r = Bw - self.b
-        f = 0.5 * float(r @ r) + self.const
-        if self.ridge:
-            d = w - self.w_ref if self.w_ref is not None else w
-            f += 0.5 * self.ridge * float(d @ d)
-        return f
-
-    def gradient(self, w, Bw):
-        g = K.rmatvec(self.B, Bw - self.b)
-        if self.ridge:
-            g += self.ridge * (w - self.w_ref if self.w_ref is not None else w)
-        return g
-
-    def line_min(self, u, Bu, S, d):
-        """Exact minimiser of F(u - t d) over t, d supported on S. Returns (t, F, B d)."""
-        Bd = K.matvec_cols(self.B, S, d)
-        ru = Bu - self.b
-        dd = float(d @ d)
-        num = float(Bd @ ru)
-        den = float(Bd @ Bd)
-        if self.ridge:
-            uS = u[S] if self.w_ref is None else u[S] - self.w_ref[S]
-            num += self.ridge * float(d @ uS)
-            den += self.ridge * dd
-        fu = self.value(u, Bu)
-        if den <= 0.0:
-            return 0.0, fu, Bd
-        t = num / den
-        return t, fu - t * num + 0.5 * t * t * den, Bd
-
-
 def iht(
-    B: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     w0: np.ndarray,
     *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    const: float = 0.0,
     max_iter: int = 1000,
     tol: float = IHT_TOL,
     backsolve_patience: int = 2,
 ) -> IHTResult:
-    """Run IHT with line search on ``F_B(w) = 1/2||Bw - b||^2 + ridge/2||w - w_ref||^2 + const``.
+    """Run IHT with line search on the quadratic ``q`` (F over ``q``'s columns).
 
     ``w0`` must have at most ``k`` nonzeros. Returns a k-sparse point that is an exact
     minimiser on its support.
     """
-    q = _Quadratic(B, b, ridge, w_ref, const)
+    B, ridge = q.A, q.ridge
     m = B.shape[1]
     w = np.array(w0, dtype=np.float64, copy=True)
     nz = np.flatnonzero(w)
@@ -180,7 +139,7 @@ def iht(
             if exact_on_support:
                 converged = True
                 break
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
+            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
             n_backsolves += 1
             exact_on_support = True
             if changed:
@@ -196,7 +155,7 @@ def iht(
         stable = stable + 1 if key == prev_support else 0
         prev_support = key
         if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), TINY):
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
+            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
             n_backsolves += 1
             exact_on_support = True
             stable = 0
@@ -205,21 +164,21 @@ def iht(
             nz = np.flatnonzero(w)
 
     if not exact_on_support:
-        w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const)
+        w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
         n_backsolves += 1
         if changed:
             history.append(f)
     return IHTResult(w, f, history, it, converged, n_backsolves)
 
 
-def _backsolve_step(q, w, Bw, f, nz, ridge, w_ref, const):
+def _backsolve_step(q: Quadratic, w, Bw, f, nz):
     """Replace w by the exact minimiser on its support when that decreases F."""
     if nz.size == 0:
         return w, Bw, f, False
-    wS, _ = backsolve_arrays(q.B, q.b, nz, ridge, w_ref)
+    wS, _ = backsolve_support(q, nz)
     w_new = np.zeros_like(w)
     w_new[nz] = wS
-    Bw_new = K.matvec_cols(q.B, nz, wS)
+    Bw_new = K.matvec_cols(q.A, nz, wS)
     f_new = q.value(w_new, Bw_new)
     if f_new < f:
         return w_new, Bw_new, f_new, True

@@ -19,8 +19,8 @@ from threadpoolctl import threadpool_limits
 
 from . import _kernels as K
 from . import constants as C
-from .active_set import active_set_iht
-from .iht import iht
+from .active_set import active_set_iht, run_iht
+from .budgeted_iht import project_support
 from .problem import SparseProblem
 from .solution import SparseSolution
 from .swaps import (
@@ -53,7 +53,9 @@ def _initial_point(problem: SparseProblem, w0) -> np.ndarray:
     if not np.all(np.isfinite(w0)):
         raise ValueError("w0 contains NaN or inf.")
     w = np.zeros(p)
-    if np.count_nonzero(w0) > k:
+    if problem.has_budget and not problem.is_feasible(w0):
+        keep = project_support(w0, k, problem.cost_levels, problem.budget)
+    elif np.count_nonzero(w0) > k:
         keep = K.topk_abs(w0, k)
     else:
         keep = np.flatnonzero(w0)
@@ -75,7 +77,7 @@ def _local_search_mode(problem) -> str:
     if mem <= C.SWAP_MEMORY_LIMIT and setup <= C.SWAP_MAX_WORK:
         return "full"
     if problem.ridge > 0:
-        work = n * n * (k + p)  # K = ridge I + A_S A_S^T, and ranking every column through it
+        work = n * n * k + n**3 // 3  # K = ridge I + A_S A_S^T and its factor
         if work <= C.WOODBURY_MAX_WORK:
             return "woodbury"
         return (
@@ -115,20 +117,19 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
 
     Returns (w, f, objective values of successive incumbents, swap_optimal).
     """
-    A, b, k, ridge = problem.A, problem.b, problem.k, problem.ridge
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    col_sq = problem.column_sq_norms()
-    Atb = K.rmatvec(A, b)
+    q, A, k = problem.quadratic, problem.A, problem.k
     # One cache of Gram rows serves every restart; it holds at most SWAP_MEMORY_LIMIT / 3.
     gram = GramRows(A, max_rows=max(4 * k, C.SWAP_MEMORY_LIMIT // (24 * problem.n_features)))
-    common = dict(ridge=ridge, w_ref=w_ref, col_sq=col_sq, Atb=Atb, gram=gram, max_moves=max_swaps)
+    common = dict(gram=gram, max_moves=max_swaps)
     # float64 A: the incrementally updated factors are float64-exact, so moves are checked by
     # an exact backsolve every few moves; float32 A: its Gram rows come from float32 BLAS
     # products, so every move is.
     common["exact_every"] = C.EXACT_EVERY_FLOAT64 if A.dtype == np.float64 else 1
+    if problem.has_budget:  # moves only if they fit the cost budget
+        common["costs"], common["budget"] = problem.costs, problem.budget
     incumbents = []
 
-    sw = swap_search(A, b, k, w, f, **common)
+    sw = swap_search(q, k, w, f, **common)
     w, f, swap_optimal = sw.coef, sw.objective, sw.swap_optimal
     incumbents.extend(sw.history[1:])
     info["n_swaps"], info["n_adds"] = sw.n_swaps, sw.n_adds
@@ -136,7 +137,7 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
 
     # Second start: exact forward selection from the empty support, then swaps.
     f0 = problem.objective(np.zeros(problem.n_features))
-    gr = swap_search(A, b, k, np.zeros(problem.n_features), f0, **common)
+    gr = swap_search(q, k, np.zeros(problem.n_features), f0, **common)
     info["greedy_start_objective"] = gr.objective
     if gr.objective < f - C.IMPROVEMENT_RTOL * abs(f):
         w, f, swap_optimal = gr.coef, gr.objective, gr.swap_optimal
@@ -146,7 +147,7 @@ def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, in
     rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
     if rounds and swap_optimal:
         rng = _as_generator(random_state)
-        w, f, imp = perturbation_search(A, b, k, w, f, rounds=rounds, rng=rng, **common)
+        w, f, imp = perturbation_search(q, k, w, f, rounds=rounds, rng=rng, **common)
         incumbents.extend(imp)
         info["perturbation_rounds"] = rounds
         info["perturbation_improvements"] = len(imp)
@@ -186,9 +187,12 @@ def solve(
     tol : float
         Relative decrease below which the support is treated as settled (then backsolved).
     local_search : bool
-        Run the exact swap search. It is skipped (reason in ``info["local_search_skipped"]``)
-        when its memory ``24 k p`` bytes exceeds ``SWAP_MEMORY_LIMIT`` or one move costs more
-        than ``SWAP_MAX_WORK`` multiply-adds.
+        Run a swap search. The exact one over all columns runs when its memory ``24 k p``
+        bytes is at most ``SWAP_MEMORY_LIMIT`` and its set-up at most ``SWAP_MAX_WORK``
+        multiply-adds; otherwise it falls back to the Woodbury-space pool search (ridge > 0)
+        or the working-set search (ridge = 0), named in ``info["local_search"]``. Only when
+        those are too expensive as well is it skipped (reason in
+        ``info["local_search_skipped"]``).
     active_set : bool
         Iterate on about 2k columns and grow the set by full-gradient checks.
     max_swaps : int, optional
@@ -209,9 +213,10 @@ def solve(
     Returns
     -------
     SparseSolution
-        ``optimality`` is ``"swap-optimal"`` when the swap search finished, otherwise
-        ``"stationary"`` (an exact minimiser on its support that the line search cannot
-        improve).
+        ``optimality`` is ``"swap-optimal"`` when the exact swap search over all columns
+        finished, otherwise ``"stationary"``: an exact minimiser on its support that the line
+        search cannot improve (also after the large-problem searches, which score swaps only
+        among candidates).
     """
     if not isinstance(problem, SparseProblem):
         raise TypeError(f"problem must be a SparseProblem, got {type(problem).__name__}.")
@@ -242,16 +247,7 @@ def solve(
         )
         info["active_set_rounds"] = rounds
     else:
-        res = iht(
-            problem.A,
-            problem.b,
-            k,
-            w,
-            ridge=problem.ridge,
-            w_ref=problem.w_ref if problem.has_w_ref else None,
-            max_iter=max_iter,
-            tol=tol,
-        )
+        res = run_iht(problem, problem.quadratic, w, max_iter=max_iter, tol=tol)
         w, f, history, n_iter, converged = (
             res.coef,
             res.objective,
@@ -268,6 +264,8 @@ def solve(
     optimality = "stationary"
     if local_search:
         mode = _local_search_mode(problem)
+        if problem.has_budget and mode in _LARGE_SEARCHES:
+            mode = f"the {mode} swap search has no cost budget"
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
@@ -286,19 +284,19 @@ def solve(
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
                 default_moves = getattr(C, default_moves)
+                stats, p_all = {}, problem.n_features
                 res = search(
-                    problem.A,
-                    problem.b,
+                    problem.quadratic,
                     k,
                     w,
                     f,
-                    ridge=problem.ridge,
-                    w_ref=problem.w_ref if problem.has_w_ref else None,
-                    col_sq=problem.column_sq_norms(),
                     max_moves=max_swaps if max_swaps is not None else default_moves,
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
+                    **({"stats": stats} if mode == "woodbury" else {}),
                 )
+                if stats.get("ranked", p_all) < p_all - k:
+                    info["swap_ranking"] = f"screened: {stats['ranked']} of {p_all} ranked exactly"
                 w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
                 info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
             else:
@@ -330,6 +328,7 @@ def solve(
         optimality=optimality,
         solver="iht",
         info=info,
+        cost=problem.support_cost(w) if problem.has_budget else None,
     )
 
 

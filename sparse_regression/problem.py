@@ -1,7 +1,7 @@
 """The L0-constrained least-squares problem.
 
 minimize   F(w) = 1/2 ||A w - b||^2 + (ridge/2) ||w - w_ref||^2
-subject to ||w||_0 <= k
+subject to ||w||_0 <= k   (and, optionally, sum_i cost_i [w_i != 0] <= budget)
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import numbers
 import numpy as np
 
 from . import _kernels as K
+from .constants import BUDGET_RTOL, TINY
+from .quadratic import Quadratic
 
 __all__ = ["SparseProblem"]
 
@@ -71,9 +73,26 @@ class SparseProblem:
     check_finite : bool, default True
         Scan ``A`` for NaN/inf (one pass over it). Callers that build ``A`` themselves and check
         the result may skip it; a non-finite ``A`` then gives non-finite results, not an error.
+    costs : array of shape (p,), optional
+        Per-feature costs ``f_i >= 0`` (e.g. multiply-adds of a weight, FALCON). Given together
+        with ``budget``, they add the constraint ``sum_i f_i [w_i != 0] <= budget``; then
+        ``k = p`` means "no cardinality limit".
+    budget : float, optional
+        The cost limit, ``0 <= budget``; required with ``costs``.
     """
 
-    def __init__(self, A, b, k, ridge: float = 0.0, w_ref=None, *, check_finite: bool = True):
+    def __init__(
+        self,
+        A,
+        b,
+        k,
+        ridge: float = 0.0,
+        w_ref=None,
+        *,
+        check_finite: bool = True,
+        costs=None,
+        budget=None,
+    ):
         A = _as_design(A)
         n, p = A.shape
         if n == 0 or p == 0:
@@ -95,13 +114,41 @@ class SparseProblem:
             w_ref = _as_vector(w_ref, "w_ref", p)
             if not np.any(w_ref):
                 w_ref = None
-        self.A = A
-        self.b = b
+        if (costs is None) != (budget is None):
+            raise ValueError(
+                "costs and budget go together: pass both (a cost budget) or neither, got "
+                f"costs={'None' if costs is None else '...'}, budget={budget!r}."
+            )
+        if costs is not None:
+            costs = _as_vector(costs, "costs", p)
+            if np.any(costs < 0):
+                raise ValueError("costs must be >= 0.")
+            if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
+                raise ValueError(f"budget must be a real number, got {budget!r}.")
+            budget = float(budget)
+            if not np.isfinite(budget) or budget < 0:
+                raise ValueError(f"budget must be finite and >= 0, got {budget}.")
         self.k = k
-        self.ridge = ridge
         self._w_ref = w_ref
+        #: The objective and its cached data (shared by :meth:`with_k` copies).
+        self.quadratic = Quadratic(A, b, ridge, w_ref)
+        self.costs = costs
+        self.budget = budget
+        self._levels = None
 
     # ------------------------------------------------------------------ basic properties
+    @property
+    def A(self) -> np.ndarray:
+        return self.quadratic.A
+
+    @property
+    def b(self) -> np.ndarray:
+        return self.quadratic.b
+
+    @property
+    def ridge(self) -> float:
+        return self.quadratic.ridge
+
     @property
     def n_samples(self) -> int:
         return self.A.shape[0]
@@ -125,9 +172,40 @@ class SparseProblem:
     def has_w_ref(self) -> bool:
         return self._w_ref is not None
 
+    @property
+    def has_budget(self) -> bool:
+        """Whether the cost constraint ``sum f_i [w_i != 0] <= budget`` is present."""
+        return self.costs is not None
+
+    @property
+    def cost_levels(self):
+        """The costs grouped by value (:class:`~sparse_regression.CostLevels`, cached)."""
+        if self._levels is None and self.costs is not None:
+            from .knapsack import CostLevels
+
+            self._levels = CostLevels(self.costs)
+        return self._levels
+
+    def support_cost(self, w) -> float:
+        """``sum_i f_i [w_i != 0]`` (0 without costs)."""
+        if self.costs is None:
+            return 0.0
+        return float(self.costs[np.flatnonzero(self._check_w(w))].sum())
+
+    def is_feasible(self, w, rtol: float = BUDGET_RTOL) -> bool:
+        """Whether ``w`` satisfies ``||w||_0 <= k`` and the cost budget (if any)."""
+        w = self._check_w(w)
+        if np.count_nonzero(w) > self.k:
+            return False
+        if self.costs is None:
+            return True
+        return self.support_cost(w) <= self.budget * (1 + rtol) + TINY
+
     def __repr__(self) -> str:
         n, p = self.shape
         ref = ", w_ref=..." if self.has_w_ref else ""
+        if self.has_budget:
+            ref += f", costs=..., budget={self.budget:.6g}"
         return (
             f"SparseProblem(n={n}, p={p}, k={self.k}, ridge={self.ridge:g}{ref}, "
             f"dtype={self.A.dtype}, order={'F' if self.A.flags.f_contiguous else 'C'})"
@@ -139,40 +217,52 @@ class SparseProblem:
 
     def residual(self, w) -> np.ndarray:
         """``A w - b`` in float64 (only the nonzeros of ``w`` are touched)."""
-        w = self._check_w(w)
-        idx = np.flatnonzero(w)
-        if 4 * idx.size > self.n_features:  # mostly nonzero: the dense product is cheaper
-            return K.matvec(self.A, w) - self.b
-        return K.matvec_cols(self.A, idx, w[idx]) - self.b
+        return self.quadratic.residual(self._check_w(w))
 
     def objective(self, w) -> float:
         """``F(w) = 1/2 ||A w - b||^2 + ridge/2 ||w - w_ref||^2`` (float64)."""
-        w = self._check_w(w)
-        r = self.residual(w)
-        f = 0.5 * float(r @ r)
-        if self.ridge:
-            d = w - self.w_ref
-            f += 0.5 * self.ridge * float(d @ d)
-        return f
+        return self.quadratic.value(self._check_w(w))
 
     def gradient(self, w) -> np.ndarray:
         """``grad F(w) = A^T (A w - b) + ridge (w - w_ref)`` (float64)."""
-        w = self._check_w(w)
-        g = K.rmatvec(self.A, self.residual(w))
-        if self.ridge:
-            g += self.ridge * (w - self.w_ref)
-        return g
+        return self.quadratic.gradient(self._check_w(w))
 
     def column_sq_norms(self) -> np.ndarray:
         """``||A_j||^2`` for every column, float64 (cached)."""
-        cached = getattr(self, "_col_sq", None)
-        if cached is None:
-            cached = K.col_sq_norms(self.A)
-            self._col_sq = cached
-        return cached
+        return self.quadratic.col_sq
 
     def with_k(self, k: int) -> SparseProblem:
-        """A copy of this problem (sharing ``A``, which is not scanned again) with another ``k``."""
-        return SparseProblem(
-            self.A, self.b, k, ridge=self.ridge, w_ref=self._w_ref, check_finite=False
+        """A copy of this problem with another ``k``, sharing ``A`` (not scanned again), the
+        cached data of :attr:`quadratic` and the cost budget."""
+        out = SparseProblem(
+            self.A,
+            self.b,
+            k,
+            ridge=self.ridge,
+            w_ref=self._w_ref,
+            check_finite=False,
+            costs=self.costs,
+            budget=self.budget,
         )
+        out.quadratic = self.quadratic
+        out._levels = self._levels
+        return out
+
+    def with_budget(self, budget: float | None, costs=None) -> SparseProblem:
+        """A copy (sharing ``A``) with another cost budget (``None`` drops the constraint);
+        ``costs`` default to this problem's."""
+        costs = self.costs if costs is None else costs
+        out = SparseProblem(
+            self.A,
+            self.b,
+            self.k,
+            ridge=self.ridge,
+            w_ref=self._w_ref,
+            check_finite=False,
+            costs=None if budget is None else costs,
+            budget=budget,
+        )
+        out.quadratic = self.quadratic
+        if budget is not None and costs is self.costs:
+            out._levels = self._levels
+        return out

@@ -49,6 +49,8 @@ class SparseSolution:
         Name of the solver that produced it.
     info : dict
         Solver-specific details (counts of swaps, active-set rounds, ...).
+    cost : float or None
+        ``sum_i f_i [coef_i != 0]`` when the problem has a cost budget (FALCON), else None.
     """
 
     coef: np.ndarray
@@ -64,6 +66,7 @@ class SparseSolution:
     status: str | None = None
     solver: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    cost: float | None = None
 
     def __post_init__(self):
         self.coef = np.asarray(self.coef, dtype=np.float64)
@@ -86,6 +89,8 @@ class SparseSolution:
         extra = ""
         if self.lower_bound is not None:
             extra = f", lower_bound={self.lower_bound:.6g}, gap={self.gap:.2e}"
+        if self.cost is not None:
+            extra += f", cost={self.cost:.6g}"
         return (
             f"SparseSolution(objective={self.objective:.6g}, nnz={self.n_nonzero}, "
             f"optimality={self.optimality!r}, n_iter={self.n_iter}, "

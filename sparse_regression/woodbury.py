@@ -16,6 +16,7 @@ import scipy.linalg as sla
 
 from . import _kernels as K
 from .constants import WOODBURY_CHUNK_BYTES
+from .quadratic import Quadratic
 
 __all__ = ["column_chunks", "ridge_gram_cholesky", "support_factor", "woodbury_sq_norms"]
 
@@ -34,12 +35,13 @@ def ridge_gram_cholesky(AS: np.ndarray, ridge: float) -> np.ndarray:
     return sla.cholesky(Kmat, lower=True, check_finite=False)
 
 
-def support_factor(A, b, S, ridge, w_ref):
-    """``(A_S, c, L, u)`` for support S: A_S in float64, ``c = b - A_S w_ref_S``, the factor L
-    of K and ``u = K^-1 c``."""
-    AS = K.gather_columns(A, np.asarray(S, dtype=np.int64)).astype(np.float64)
-    c = b - AS @ w_ref[S] if w_ref is not None else b.copy()
-    L = ridge_gram_cholesky(AS, ridge)
+def support_factor(q: Quadratic, S):
+    """``(A_S, c, L, u)`` for support S of the quadratic ``q``: A_S in float64,
+    ``c = b - A_S w_ref_S``, the factor L of K and ``u = K^-1 c``."""
+    S = np.asarray(S, dtype=np.int64)
+    AS = K.gather_columns(q.A, S).astype(np.float64)
+    c = q.b - AS @ q.w_ref[S] if q.w_ref is not None else q.b.copy()
+    L = ridge_gram_cholesky(AS, q.ridge)
     u = sla.cho_solve((L, True), c, check_finite=False)
     return AS, c, L, u
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparse_regression import SparseProblem, solve
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.constants import SWAP_COLLINEAR_RTOL
 
 DEGENERACIES = (
     "none",
@@ -146,10 +146,24 @@ def objective_tolerance(problem: SparseProblem, coef: np.ndarray) -> float:
 
 
 def support_objective(problem: SparseProblem, S) -> float:
-    w_ref = problem.w_ref if problem.has_w_ref else None
-    return backsolve_arrays(
-        problem.A, problem.b, np.asarray(S, dtype=np.int64), problem.ridge, w_ref
-    )[1]
+    """Minimum of F over vectors supported on S, computed independently of the library's
+    backsolve: least squares (SVD, ``gelsd``) on the ridge-augmented system with equilibrated
+    columns, ``[A_S D^-1; sqrt(ridge) D^-1] y ~ [b; sqrt(ridge) w_ref_S]``, ``w_S = D^-1 y``,
+    whose condition number is the square root of the normal equations'."""
+    S = np.asarray(S, dtype=np.int64)
+    p = problem.n_features
+    A = problem.A.astype(np.float64)
+    w = np.zeros(p)
+    if S.size:
+        X, y = A[:, S], problem.b
+        if problem.ridge:
+            root = np.sqrt(problem.ridge)
+            X = np.vstack([X, root * np.eye(S.size)])
+            y = np.concatenate([y, root * problem.w_ref[S]])
+        d = np.sqrt(np.einsum("ij,ij->j", X, X))
+        d[~(d > 0)] = 1.0
+        w[S] = np.linalg.lstsq(X / d, y, rcond=None)[0] / d
+    return problem.objective(w)
 
 
 def enumeration_optimum(problem: SparseProblem) -> float:
@@ -158,18 +172,59 @@ def enumeration_optimum(problem: SparseProblem) -> float:
     return min(support_objective(problem, S) for S in itertools.combinations(range(p), k))
 
 
+def _resolution(At: np.ndarray, S) -> float:
+    """Smallest orthogonal fraction ``s_j / ||a~_j||^2`` the swap scores can resolve on support
+    S: they come from the normal equations of ``M = A~_S^T A~_S``, whose float64 rounding is
+    about eps times the condition number of the equilibrated M (64 eps cond as a margin), and
+    never below ``SWAP_COLLINEAR_RTOL``."""
+    if len(S) == 0:
+        return SWAP_COLLINEAR_RTOL
+    X = At[:, S]
+    d = np.sqrt(np.einsum("ij,ij->j", X, X))
+    d[~(d > 0)] = 1.0
+    cond = np.linalg.cond((X / d).T @ (X / d))
+    return max(SWAP_COLLINEAR_RTOL, 64 * np.finfo(float).eps * cond)
+
+
+def _well_posed_entry(At: np.ndarray, S, j: int, resolution: float) -> bool:
+    """Whether augmented column j keeps more than ``resolution`` of its squared norm
+    orthogonal to the augmented columns S (``At = [A; sqrt(ridge) I]``, float64)."""
+    a = At[:, j]
+    nrm = float(a @ a)
+    if not nrm > 0:
+        return False
+    if len(S) == 0:
+        return True
+    X = At[:, S]
+    r = a - X @ np.linalg.lstsq(X, a, rcond=None)[0]
+    return float(r @ r) > resolution * nrm
+
+
 def largest_swap_gain(problem: SparseProblem, coef: np.ndarray) -> float:
-    """Largest decrease of F by one swap (or one addition while |S| < k), refitting exactly."""
+    """Largest decrease of F by one swap (or one addition while |S| < k), refitting exactly.
+
+    The "swap-optimal" label covers the moves that are numerically well posed: those whose
+    entering column keeps more of its squared norm orthogonal to the remaining support
+    (augmented by the ridge) than the swap scores can resolve: ``SWAP_COLLINEAR_RTOL``
+    (1e-10), or ``64 eps cond(M)`` on an ill-conditioned support (``M = A~_S^T A~_S`` with
+    equilibrated columns). A column collinear with the support to that precision cannot be
+    scored reliably, so such moves are left out here too.
+    """
     p, k = problem.n_features, problem.k
+    A = problem.A.astype(np.float64)
+    At = np.vstack([A, np.sqrt(problem.ridge) * np.eye(p)]) if problem.ridge else A
     S = np.flatnonzero(coef)
     f = support_objective(problem, S)
+    res = _resolution(At, S)
     outside = np.setdiff1d(np.arange(p), S)
     best = 0.0
     for j in outside:
-        if S.size < k:
+        if S.size < k and _well_posed_entry(At, S, j, res):
             best = max(best, f - support_objective(problem, np.append(S, j)))
         for t in range(S.size):
-            best = max(best, f - support_objective(problem, np.append(np.delete(S, t), j)))
+            rest = np.delete(S, t)
+            if _well_posed_entry(At, rest, j, res):
+                best = max(best, f - support_objective(problem, np.append(rest, j)))
     return best
 
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from sparse_regression import SparseProblem
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.backsolve import backsolve_support
 
 from ._core_helpers import ar1_design
 
@@ -26,12 +26,11 @@ def small_problem(seed, *, n=20, p=10, k=3, rho=0.5, ridge=0.0, with_ref=False):
 def brute_force(problem: SparseProblem):
     """Best objective and coefficients over every support of size <= k (itertools)."""
     p, k = problem.n_features, problem.k
-    w_ref = problem.w_ref if problem.has_w_ref else None
     best_f, best_w = np.inf, None
     for size in range(k + 1):
         for S in itertools.combinations(range(p), size):
             S = np.array(S, dtype=np.int64)
-            wS, f = backsolve_arrays(problem.A, problem.b, S, problem.ridge, w_ref)
+            wS, f = backsolve_support(problem.quadratic, S)
             if f < best_f:
                 best_f = f
                 best_w = np.zeros(p)

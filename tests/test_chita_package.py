@@ -34,6 +34,7 @@ TORCH = [
     "PruneReport",
     "make_permanent",
     "default_solver",
+    "load_masks",
     "prune_gradually",
     "recalibrate_batchnorm",
 ]

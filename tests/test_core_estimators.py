@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from sparse_regression import (
     SparseSolution,
     backsolve,
 )
+from sparse_regression.estimators import default_k_grid
 
 from ._core_helpers import enumerate_optimum, sparse_instance
 
@@ -137,10 +139,63 @@ def test_cv_grid_validation():
         SparseLinearRegressionCV(n_nonzero_coefs=[1.5]).fit(X, y)
 
 
+class _CapturingSolver:
+    """Records the problem it is given, then solves it with the core solver."""
+
+    def __init__(self):
+        self.problems = []
+
+    def solve(self, problem, warm_start=None):
+        self.problems.append(problem)
+        return IHTSolver(random_state=0).solve(problem, warm_start=warm_start)
+
+
 def test_float32_input_stays_float32_without_copy():
     X, y = sparse_instance(3, 50, 10, 3, 0.5, 5.0)
     X32 = np.asfortranarray(X, dtype=np.float32)
-    est = SparseLinearRegression(n_nonzero_coefs=3, fit_intercept=False).fit(X32, y)
+    solver = _CapturingSolver()
+    est = SparseLinearRegression(n_nonzero_coefs=3, fit_intercept=False, solver=solver)
+    est.fit(X32, y)
+    (problem,) = solver.problems
+    # the solver sees the caller's float32 buffer itself: no float64 upcast, no copy
+    assert problem.A.dtype == np.float32
+    assert np.shares_memory(problem.A, X32)
     assert isinstance(est.solution_.objective, float)
     ref = SparseProblem(X, y, 3)
     assert est.solution_.objective == pytest.approx(ref.objective(est.coef_), rel=1e-5)
+    # with an intercept the centred design is a new array, but still float32
+    solver = _CapturingSolver()
+    SparseLinearRegression(n_nonzero_coefs=3, solver=solver).fit(X32, y)
+    assert solver.problems[0].A.dtype == np.float32
+
+
+def test_default_k_grid():
+    # small problems: every level up to min(p, n - 1)
+    np.testing.assert_array_equal(default_k_grid(10, 80), np.arange(1, 11))
+    np.testing.assert_array_equal(default_k_grid(40, 8), np.arange(1, 8))
+    # large problems: 1..20 then geometric up to k_max, 50 levels
+    g = default_k_grid(10_000, 800)
+    assert g[0] == 1 and g[-1] == 799 and g.size == 50
+    np.testing.assert_array_equal(g[:20], np.arange(1, 21))
+    ratios = g[21:] / g[20:-1]
+    assert np.all(np.diff(g) > 0) and ratios.max() / ratios.min() < 1.2
+
+
+def test_cv_default_grid_can_pick_six_of_ten():
+    # diabetes: 10 features; 5-fold CV error is lowest at 6 (a grid of 1..5 would pick 5)
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an interior choice of a full grid: no warning
+        est = SparseLinearRegressionCV(cv=5, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(est.grid_, np.arange(1, 11))
+    assert est.n_nonzero_coefs_ == 6
+    assert est.support_.size == 6
+
+
+def test_cv_warns_when_the_choice_is_at_an_edge_of_the_grid():
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.warns(UserWarning, match="largest level of the grid"):
+        est = SparseLinearRegressionCV(n_nonzero_coefs=[1, 2, 3, 4, 5], cv=5).fit(X, y)
+    assert est.n_nonzero_coefs_ == 5
+    with pytest.warns(UserWarning, match="smallest level of the grid"):
+        SparseLinearRegressionCV(n_nonzero_coefs=[7, 8, 9], cv=5).fit(X, y)

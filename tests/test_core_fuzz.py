@@ -225,7 +225,8 @@ def test_issue13_backsolve_on_a_wide_support_never_forms_k_by_k(ridge):
     would need 3.2 GB); ridge = 0 gives the minimum-norm interpolant."""
     import tracemalloc
 
-    from sparse_regression.backsolve import backsolve_arrays
+    from sparse_regression.backsolve import backsolve_support
+    from sparse_regression.quadratic import Quadratic
 
     rng = np.random.default_rng(0)
     n, s = 6, 20_000
@@ -235,7 +236,7 @@ def test_issue13_backsolve_on_a_wide_support_never_forms_k_by_k(ridge):
     w_ref = rng.standard_normal(s)
     tracemalloc.start()
     try:
-        wS, f = backsolve_arrays(A, b, np.arange(s), ridge, w_ref if ridge else None)
+        wS, f = backsolve_support(Quadratic(A, b, ridge, w_ref if ridge else None), np.arange(s))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -258,3 +259,28 @@ def test_estimators_are_deterministic_by_default():
     y = X[:, :6] @ rng.standard_normal(6) + rng.standard_normal(40)
     fits = [SparseLinearRegression(n_nonzero_coefs=5).fit(X, y).coef_ for _ in range(2)]
     np.testing.assert_array_equal(fits[0], fits[1])
+
+
+#: Cases the fuzz found failing before the issue-13 fixes (ZeroDivisionError in best_swap,
+#: division by zero in the rank-1 updates, invalid values in matmul, negative objectives, a
+#: wrong swap-optimal label), saved verbatim.
+_SAVED_FAILURES = [
+    CaseSpec(35, 50, 4, "float64", "F", "duplicate_columns", 0.0, False, 165784573),
+    CaseSpec(1, 7, 2, "float32", "F", "identical_columns", 0.0, True, 4351248),
+    CaseSpec(19, 7, 7, "float64", "C", "rank_one", 0.0, True, 207844878),
+    CaseSpec(24, 5, 2, "float64", "C", "duplicate_columns", 0.0, True, 1470810523),
+    CaseSpec(5, 5, 3, "float64", "F", "rank_one", 0.0, False, 1654204977),
+    CaseSpec(30, 60, 56, "float64", "F", "scaled_A_1e6", 0.0, False, 733814799),
+    CaseSpec(35, 3, 1, "float64", "F", "scaled_A_1e6", 0.001, False, 1816588663),
+    CaseSpec(1, 24, 14, "float32", "C", "scaled_columns_1e6", 1e-08, True, 1117269913),
+    CaseSpec(40, 60, 59, "float64", "F", "none", 0.0, False, 1854099054),
+    CaseSpec(16, 22, 3, "float64", "C", "rank_one", 1e-08, True, 421255895),
+]
+
+
+@pytest.mark.parametrize("spec", _SAVED_FAILURES, ids=lambda s: f"{s.degeneracy}-{s.seed}")
+def test_issue13_saved_fuzz_failures(spec):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        bad = check_case(spec)
+    assert not bad, bad

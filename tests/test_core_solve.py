@@ -5,7 +5,8 @@ import pytest
 from sklearn.linear_model import OrthogonalMatchingPursuit
 
 from sparse_regression import SparseProblem, backsolve, solve
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.backsolve import backsolve_support
+from sparse_regression.quadratic import Quadratic
 
 from ._core_helpers import ar1_design, enumerate_optimum, objective, sparse_instance
 
@@ -213,7 +214,7 @@ def test_backsolve_with_ridge_matches_augmented_lstsq(s):
     w_ref = rng.standard_normal(p)
     ridge = 0.3
     S = np.sort(rng.choice(p, s, replace=False))
-    wS, f = backsolve_arrays(A, b, S, ridge, w_ref)
+    wS, f = backsolve_support(Quadratic(A, b, ridge, w_ref), S)
     Aaug = np.vstack([A[:, S], np.sqrt(ridge) * np.eye(s)])
     baug = np.concatenate([b, np.sqrt(ridge) * w_ref[S]])
     ref = np.linalg.lstsq(Aaug, baug, rcond=None)[0]

@@ -5,7 +5,8 @@ import pytest
 
 import sparse_regression.constants as constants_module
 from sparse_regression import SparseProblem, make_correlated_regression, solve
-from sparse_regression.backsolve import backsolve_arrays
+from sparse_regression.backsolve import backsolve_support
+from sparse_regression.quadratic import Quadratic
 from sparse_regression.swaps.single import swap_search
 from sparse_regression.swaps.woodbury_pool import _Pool, woodbury_swap_search
 from sparse_regression.swaps.working_set import orthogonal_sq_norms
@@ -17,7 +18,7 @@ def test_orthogonal_norms_match_least_squares_residuals(s, ridge):
     n, p = 30, 80
     A = np.asfortranarray(rng.standard_normal((n, p)), dtype=np.float32)
     S = np.sort(rng.choice(p, s, replace=False))
-    got = orthogonal_sq_norms(A, S, ridge)
+    got = orthogonal_sq_norms(Quadratic(A, np.zeros(len(A)), ridge), S)
     A64 = A.astype(np.float64)
     Aaug = np.vstack([A64, np.sqrt(ridge) * np.eye(p)])
     Q = Aaug[:, S]
@@ -76,17 +77,18 @@ def test_pool_updates_match_recomputation():
     w_ref = rng.standard_normal(p)
     S = np.arange(0, 30, 2)
     C = np.array([0, 2, 4, 1, 3, 5, 7])  # pool: members 0, 2, 4; outsiders 1, 3, 5, 7
-    pool = _Pool(A, b, S, C, ridge, w_ref)
+    q = Quadratic(A, b, ridge, w_ref)
+    pool = _Pool(q, S, C)
     pool.remove(1)  # column 2 out
     pool.add(4)  # column 3 in
     pool.remove(0)  # column 0 out
     pool.add(6)  # column 7 in
     S_new = np.array(sorted((set(S) - {0, 2}) | {3, 7}))
-    ref = _Pool(A, b, S_new, C, ridge, w_ref)
+    ref = _Pool(q, S_new, C)
     for name in ("u", "v", "Y", "Z", "c"):
         np.testing.assert_allclose(getattr(pool, name), getattr(ref, name), atol=1e-11)
     np.testing.assert_array_equal(pool.member, ref.member)
-    f_exact = backsolve_arrays(A, b, S_new, ridge, w_ref)[1]
+    f_exact = backsolve_support(q, S_new)[1]
     assert pool.objective() == pytest.approx(f_exact, rel=1e-12)
 
 
@@ -95,19 +97,9 @@ def test_woodbury_search_matches_exact_swaps_on_a_small_problem():
     prob = _pruning_like(n=30, p=120, k=40)
     iht = solve(prob, local_search=False)
     pool = woodbury_swap_search(
-        prob.A,
-        prob.b,
-        prob.k,
-        iht.coef,
-        iht.objective,
-        ridge=prob.ridge,
-        w_ref=prob.w_ref,
-        n_remove=200,
-        n_add=200,
+        prob.quadratic, prob.k, iht.coef, iht.objective, n_remove=200, n_add=200
     )
-    exact = swap_search(
-        prob.A, prob.b, prob.k, iht.coef, iht.objective, ridge=prob.ridge, w_ref=prob.w_ref
-    )
+    exact = swap_search(prob.quadratic, prob.k, iht.coef, iht.objective)
     assert exact.swap_optimal
     assert pool.objective == pytest.approx(prob.objective(pool.coef), rel=1e-10)
     # both are swap-optimal points reached by best-improvement from the same start
@@ -117,30 +109,12 @@ def test_woodbury_search_matches_exact_swaps_on_a_small_problem():
 def test_checkpointed_moves_keep_exact_monotone_objectives():
     prob = _pruning_like(k=90)  # k > n: Woodbury factors, exact checks every few moves
     iht = solve(prob, local_search=False)
-    res = swap_search(
-        prob.A,
-        prob.b,
-        prob.k,
-        iht.coef,
-        iht.objective,
-        ridge=prob.ridge,
-        w_ref=prob.w_ref,
-        max_moves=40,
-        exact_every=8,
-    )
+    res = swap_search(prob.quadratic, prob.k, iht.coef, iht.objective, max_moves=40, exact_every=8)
     assert res.n_swaps > 0
     assert res.objective == pytest.approx(prob.objective(res.coef), rel=1e-10)
     assert np.all(np.diff(res.history) < 0)
     exact = swap_search(
-        prob.A,
-        prob.b,
-        prob.k,
-        iht.coef,
-        iht.objective,
-        ridge=prob.ridge,
-        w_ref=prob.w_ref,
-        max_moves=40,
-        exact_every=1,
+        prob.quadratic, prob.k, iht.coef, iht.objective, max_moves=40, exact_every=1
     )
     # same moves, checked less often: the same point up to the last checkpoint's rounding
     assert res.objective == pytest.approx(exact.objective, rel=1e-6)

@@ -187,6 +187,8 @@ def test_warm_start_better_than_core_is_used():
         ({"big_m": np.ones(3)}, "big_m"),
         ({"verbose": "yes"}, "verbose"),
         ({"perspective": None}, "perspective"),
+        ({"progress": "yes"}, "progress"),
+        ({"progress": -1.0}, "progress"),
     ],
 )
 def test_mip_rejects_bad_parameters(params, match):

@@ -66,3 +66,25 @@ def test_verify_rejects_bad_options():
         verify(problem, np.zeros(10), rtol=-1)
     with pytest.raises(ValueError, match="time_limit"):
         verify(problem, np.zeros(10), time_limit=-1, max_subsets=1)
+    with pytest.raises(ValueError, match="progress"):
+        verify(problem, np.zeros(10), progress="yes")
+
+
+def test_verify_progress_lines(capsys):
+    problem = small_problem(11, n=20, p=10, k=3, ridge=0.5, with_ref=True)
+    coef = EnumerationSolver().solve(problem).coef
+    # a tiny interval: a line after every LP/node SCIP solves, so at least one appears
+    cert = verify(problem, coef, time_limit=20, max_subsets=1, progress=1e-9)
+    lines = capsys.readouterr().out.splitlines()
+    assert cert.is_optimal
+    assert lines[0].startswith("verify: p=10, k=3") and "MIP, time limit 20 s" in lines[0]
+    assert lines[1].startswith("MIP (SCIP via pyscipopt)") and "incumbent F=" in lines[1]
+    periodic = [ln for ln in lines[2:-2] if ln.startswith("MIP ")]
+    assert periodic and all("nodes" in ln and "lower bound" in ln for ln in periodic)
+    assert lines[-2].startswith("MIP ") and lines[-2].endswith("status optimal")
+    assert lines[-1].startswith("verify: optimal") and "optimal at rtol" in lines[-1]
+    # enumeration says so; nothing is printed without progress
+    verify(problem, coef, progress=True)
+    assert "enumerating them" in capsys.readouterr().out
+    verify(problem, coef, max_subsets=1)
+    assert capsys.readouterr().out == ""

@@ -31,9 +31,14 @@ def test_demo_writes_table_plot_and_json(tmp_path, capsys):
     for run in res["runs"]:
         assert run["achieved_sparsity"] == pytest.approx(run["sparsity"], abs=1e-4)
         assert 0.0 <= run["test_accuracy"] <= 1.0
-    # second run reuses the cached weights
-    assert main(args[:-1] + ["--no-progress", "--methods", "magnitude"]) == 0
-    assert json.loads((tmp_path / "demo_results.json").read_text())["weights_cached"] is True
+    assert res["n_samples"] == 64 and "(n_samples=64 used)" in out
+    # second run reuses the cached weights; more samples than the data has: says what it used
+    args[args.index("--n-samples") + 1] = "100000"
+    assert main(args + ["--methods", "magnitude"]) == 0
+    res = json.loads((tmp_path / "demo_results.json").read_text())
+    assert res["weights_cached"] is True
+    assert res["n_samples"] == 1200 and res["n_samples_requested"] == 100000
+    assert "(n_samples=1200 used, 100000 requested)" in capsys.readouterr().out
 
 
 def test_demo_rejects_bad_options(capsys):

@@ -62,7 +62,8 @@ def test_gradual_schedule_cubic_and_errors():
         gradual_schedule(0.9, 2, [0.5, 0.8])
     model, data = TinyMLP(), mlp_data(16)  # validation only: no training needed
     with pytest.raises(ValueError, match="flop_budget"):
-        prune_gradually(model, data, sparsity=0.5, flop_budget=1e3, progress=False)
+        prune_gradually(model, data, sparsity=0.5, method="chita", flop_budget=0.5,
+                        progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="pruning_steps"):
         prune_gradually(model, data, sparsity=0.5, pruning_steps=0, progress=False)
 
@@ -119,3 +120,17 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
     for k, v in ref.state_dict().items():
         assert torch.equal(v, model.state_dict()[k]), k
     assert all(torch.equal(rep.masks[k], rep_ref.masks[k]) for k in rep.masks)
+
+
+def test_gradual_falcon_meets_the_flop_budget_at_the_end():
+    model, (X, y) = trained_mlp()
+    seen = []
+    rep = prune_gradually(model, (X, y), sparsity=0.6, method="falcon", flop_budget=0.4,
+                          pruning_steps=2, final_epochs=0, train_fn=lambda m, s: None,
+                          prune_kwargs={"n_samples": 32}, callback=seen.append,
+                          progress=False)  # fmt: skip
+    budgets = [r["prune"]["flop_budget"] for r in seen]
+    assert budgets[0] > budgets[1]  # the budget follows the schedule
+    last = seen[-1]["prune"]
+    assert last["macs_kept"] <= 0.4 * last["macs_dense"] + 1e-9
+    assert rep.achieved_sparsity >= 0.6 - 1e-3

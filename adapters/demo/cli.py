@@ -70,13 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ridge",
         type=float,
         default=None,
-        help="relative ridge for chita/chita++ (default: 1e-3 for chita, 0.03 for chita++)",
+        help="relative ridge for chita/chita++ (default: prune's, 1e-3)",
     )
     d.add_argument(
         "--stages",
         type=int,
         default=None,
-        help="stages of chita++ (default: 8 from sparsity 0.9 up, 4 below)",
+        help="stages of chita++ (default: prune's, 8)",
     )
     d.add_argument(
         "--threads",
@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         "0 keeps the libraries' defaults)",
     )
     d.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    d.add_argument(
+        "--flops",
+        action="store_true",
+        help="also run the FLOP-aware part: a small conv net pruned to fractions of its "
+        "multiply-adds by magnitude, FLOP-aware magnitude and falcon (demo_flops.png)",
+    )
     return p
 
 
@@ -120,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         result = run_demo(cfg)
         print(format_table(result))
+        if args.flops:
+            from .flops_demo import format_flops_table, run_flops_demo
+
+            flops = run_flops_demo(cfg.output, seed=args.seed, progress=not args.no_progress)
+            print(format_flops_table(flops))
+            print(f"FLOP-aware plot: {cfg.output / 'demo_flops.png'}")
         print(
             f"results: {cfg.output / 'demo_results.json'}, plot: {cfg.output / 'demo_accuracy.png'}"
         )

@@ -18,14 +18,16 @@ from .._require import require_torch
 
 torch = require_torch()
 
-__all__ = ["DemoConfig", "run_demo", "format_table", "METHOD_SETTINGS"]
+__all__ = ["DemoConfig", "run_demo", "format_table", "weights_file", "TRAIN_SETTINGS"]
 
-#: Per-method settings used by the demo (chosen on the demo; see docs/pruning.md).
-METHOD_SETTINGS = {
-    "magnitude": {},
-    "chita": {"ridge": 1e-3},
-    "chita++": {"ridge": 0.03},
-}
+#: How the demo trains MLPNet (AdamW, one-cycle schedule; deterministic given the seed).
+TRAIN_SETTINGS = {"epochs": 40, "lr": 1e-2}
+
+
+def weights_file(seed: int) -> str:
+    """File name of the demo's trained weights; it names the training settings, so a cache
+    written by other settings is never read back."""
+    return f"mlpnet_digits28_seed{seed}_e{TRAIN_SETTINGS['epochs']}_lr{TRAIN_SETTINGS['lr']:g}.pt"
 
 
 @dataclass
@@ -41,22 +43,14 @@ class DemoConfig:
     cache_dir: Path | None = None  # where the trained weights are cached (default: output)
 
 
-def chita_pp_stages(sparsity: float) -> int:
-    """Stages of the demo's chita++: 8 from 90% sparsity up, 4 below (where one stage is
-    already within half a point of the dense accuracy and each stage's large support is
-    costly)."""
-    return 8 if sparsity >= 0.9 else 4
-
-
-def _settings(method: str, cfg: DemoConfig, sparsity: float) -> dict:
-    kw = dict(METHOD_SETTINGS[method])
-    if method == "chita++":
-        kw["stages"] = chita_pp_stages(sparsity)
+def _settings(method: str, cfg: DemoConfig) -> dict:
+    """``prune``'s defaults (chita: ridge 1e-3; chita++: 8 stages, ridge 1e-3) unless the
+    command line overrides them; magnitude takes no settings."""
+    kw = {}
     for key, val in cfg.overrides.items():
-        if val is not None and (key in kw or method != "magnitude"):
-            if key == "stages" and method != "chita++":
-                continue
-            kw[key] = val
+        if val is None or method == "magnitude" or (key == "stages" and method != "chita++"):
+            continue
+        kw[key] = val
     return kw
 
 
@@ -77,12 +71,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     t0 = time.perf_counter()
     model, cached = load_or_train(
         MLPNet,
-        Path(cfg.cache_dir or out) / f"mlpnet_digits28_seed{cfg.seed}.pt",
+        Path(cfg.cache_dir or out) / weights_file(cfg.seed),
         data.X_train,
         data.y_train,
         seed=cfg.seed,
-        epochs=40,
-        lr=1e-2,
+        **TRAIN_SETTINGS,
     )
     t_train = time.perf_counter() - t0
     dense = {k: v.clone() for k, v in model.state_dict().items()}
@@ -94,13 +87,13 @@ def run_demo(cfg: DemoConfig) -> dict:
     prune(model, calib, sparsity=0.9, n_samples=cfg.n_samples, progress=False)
     model.load_state_dict(dense)
 
-    runs = []
+    runs, n_used = [], set()
     jobs = [(m, s) for m in cfg.methods for s in cfg.sparsities]
     bar = tqdm(jobs, desc="chita demo", disable=not cfg.progress, unit="run")
     for method, s in bar:
         bar.set_postfix_str(f"{method} @ {s:g}")
         model.load_state_dict(dense)
-        kw = _settings(method, cfg, s)
+        kw = _settings(method, cfg)
         t0 = time.perf_counter()
         rep = prune(
             model,
@@ -113,6 +106,8 @@ def run_demo(cfg: DemoConfig) -> dict:
             **kw,
         )
         elapsed = time.perf_counter() - t0
+        if method != "magnitude":
+            n_used.add(rep.n_samples)
         runs.append(
             {
                 "method": method,
@@ -125,13 +120,17 @@ def run_demo(cfg: DemoConfig) -> dict:
                 "objective_magnitude": rep.objective_magnitude,
                 "objective": rep.objective,
                 "achieved_sparsity": rep.achieved_sparsity,
+                "n_samples_used": rep.n_samples if method != "magnitude" else None,
+                "warnings": rep.warnings,
             }
         )
     model.load_state_dict(dense)
     result = {
         "model": "MLPNet 784-40-20-10 (no bias)",
         "data": "sklearn digits upsampled to 28x28, 1200 train / 597 test (stratified)",
-        "n_samples": cfg.n_samples,
+        # samples actually used for the Fisher (the data may have fewer than requested)
+        "n_samples": max(n_used) if n_used else min(cfg.n_samples, len(calib[0])),
+        "n_samples_requested": cfg.n_samples,
         "seed": cfg.seed,
         "threads": cfg.threads,
         "dense_test_accuracy": dense_acc,
@@ -154,7 +153,13 @@ def format_table(result: dict) -> str:
     head = "| sparsity | " + " | ".join(f"{m} acc (time)" for m in methods) + " |"
     lines = [
         f"dense MLPNet test accuracy: {100 * result['dense_test_accuracy']:.1f}% "
-        f"(n_samples={result['n_samples']})",
+        f"(n_samples={result['n_samples']} used"
+        + (
+            f", {result['n_samples_requested']} requested"
+            if result.get("n_samples_requested", result["n_samples"]) != result["n_samples"]
+            else ""
+        )
+        + ")",
         head,
         "|" + "---|" * (len(methods) + 1),
     ]

@@ -10,12 +10,11 @@ from .._require import require_torch
 
 torch = require_torch()
 
-__all__ = ["train", "accuracy", "load_or_train", "default_cache_dir"]
+__all__ = ["train", "accuracy", "load_or_train", "REPO_CACHE"]
 
-
-def default_cache_dir() -> Path:
-    """``$CHITA_CACHE_DIR`` or ``~/.cache/chita``."""
-    return Path(os.environ.get("CHITA_CACHE_DIR", Path.home() / ".cache" / "chita"))
+#: Weights cache of the benchmarks: ``.cache/`` in the repository (git-ignored), created by the
+#: scripts that fill it. No cache outside the clone: a fresh clone computes everything itself.
+REPO_CACHE = Path(__file__).resolve().parents[2] / ".cache"
 
 
 def train(

@@ -12,9 +12,11 @@ from .._require import require_torch
 require_torch()
 
 from .batchnorm import recalibrate_batchnorm  # noqa: E402
+from .flops import flop_costs  # noqa: E402
 from .gradual import GradualReport, GradualStep, gradual_schedule, prune_gradually  # noqa: E402
 from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
 from .mask_enforcer import MaskEnforcer  # noqa: E402
+from .mask_io import load_masks, save_masks  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
 from .pruner import METHODS, SCOPES, default_solver, prune  # noqa: E402
@@ -28,6 +30,7 @@ __all__ = [
     "default_solver",
     "GradualReport",
     "GradualStep",
+    "flop_costs",
     "LayerRecord",
     "LayerStats",
     "LayerwiseReport",
@@ -36,6 +39,7 @@ __all__ = [
     "StageRecord",
     "conv_grad_sample",
     "linear_grad_sample",
+    "load_masks",
     "make_permanent",
     "gradual_schedule",
     "prune",
@@ -43,4 +47,5 @@ __all__ = [
     "prune_layerwise",
     "recalibrate_batchnorm",
     "resolve_targets",
+    "save_masks",
 ]

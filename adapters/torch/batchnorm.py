@@ -223,29 +223,6 @@ def bn_scale_targets(model: nn.Module, targets, example: torch.Tensor) -> dict[i
     return {idx[j]: hit[j] for j in sorted(hit)}
 
 
-@torch.no_grad()
-def folded_scale(targets, slices, pairs: dict[int, _BatchNorm]) -> np.ndarray:
-    """Per flat weight, the factor that folds its BN layer in: ``|gamma_c| / sqrt(var_c + eps)``
-    for output channel c of a BN-fed target, 1 elsewhere.
-
-    ``w * folded_scale`` is the weight's effect on the BN output per unit input: a magnitude
-    comparable across channels and layers (a BN-fed weight's own scale is arbitrary).
-    """
-    total = slices[-1][1] if slices else 0
-    out = np.ones(total)
-    for i, bn in pairs.items():
-        a, b = slices[i]
-        rows = targets[i].shape[0]
-        var = bn.running_var.detach().double().cpu()
-        g = bn.weight.detach().double().cpu().abs() if bn.affine else torch.ones_like(var)
-        sc = (g / torch.sqrt(var + bn.eps)).numpy()
-        if sc.shape[0] != rows:
-            continue
-        sc = np.maximum(sc, 1e-8 * max(float(sc.max()), 1e-300))
-        out[a:b] = np.repeat(sc, (b - a) // rows)
-    return out
-
-
 def project_channel_scale(A, w, shape, cols: tuple[int, int] | None = None) -> None:
     """In place: per output channel c (row of a weight of ``shape``, flat values ``w``), remove
     from every row of ``A`` its component along w_c.

@@ -2,7 +2,8 @@
 
 With G the n x p matrix of per-sample gradients at the current weights w_bar and
 ``A = G / sqrt(n)``, ``A^T A`` is the empirical Fisher and ``A^T 1 / sqrt(n)`` the mean gradient,
-so the local quadratic model of the loss is, up to a constant (DESIGN.md section 1),
+so the local quadratic model of the loss is, up to a constant (docs/formulation.md,
+"Pruning as sparse regression"),
 
     1/2 ||b - A w||^2,   b = A w_bar            (default: first-order term dropped)
                          b = A w_bar - 1/sqrt(n) (first_order=True)

@@ -31,7 +31,7 @@ from torch import nn
 
 from .allocation import SCHEDULES
 from .mask_enforcer import MaskEnforcer
-from .pruner import METHODS, prune
+from .pruner import FLOP_METHODS, METHODS, prune
 from .snapshot import ModelSnapshot
 from .targets import resolve_targets
 
@@ -203,8 +203,11 @@ def prune_gradually(
         the built-in loop runs: ``optimizer(params)`` (default SGD lr 0.01, momentum 0.9,
         Nesterov, weight decay 1e-4) with a cosine learning rate over all epochs
         (``lr_schedule="cosine"``; ``"constant"`` keeps it), ``loss_fn`` (cross-entropy).
-    flop_budget : float or None
-        Needs ``method="falcon"`` (FLOP-constrained pruning); passed to every event.
+    flop_budget : float, int or None
+        MACs budget of :func:`prune` (``method`` "falcon", "falcon++" or "magnitude"). A
+        fraction of the dense MACs follows the sparsity schedule (event t keeps
+        ``1 - (1 - flop_budget) * s_t / sparsity``, the last one ``flop_budget``); an absolute
+        count (int) applies to every event.
     prune_kwargs : dict
         Extra arguments of every :func:`prune` call (``n_samples``, ``ridge``, ``stages``...).
     checkpoint : path or None
@@ -231,13 +234,11 @@ def prune_gradually(
         )
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-    if flop_budget is not None and method != "falcon":
-        hint = (
-            "use method='falcon'"
-            if "falcon" in METHODS
-            else "FLOP budgets need method='falcon', which this version of prune() lacks"
+    if flop_budget is not None and method not in FLOP_METHODS:
+        raise ValueError(
+            f"flop_budget={flop_budget!r} needs a FLOP-aware method, one of {FLOP_METHODS} "
+            f"(got method={method!r})."
         )
-        raise ValueError(f"flop_budget={flop_budget!r} needs a FLOP-aware method: {hint}.")
     if train_fn is not None and not callable(train_fn):
         raise ValueError(f"train_fn must be callable(model, step), got {type(train_fn).__name__}.")
     if train_fn is not None and optimizer is not None:
@@ -252,8 +253,6 @@ def prune_gradually(
             raise ValueError(f"prune_kwargs must not set {bad!r}; it is an argument here.")
     kw.setdefault("progress", False)
     kw.setdefault("random_state", random_state)
-    if flop_budget is not None:
-        kw["flop_budget"] = flop_budget
     sched = gradual_schedule(sparsity, pruning_steps, schedule, initial_sparsity)
     epochs = [epochs_per_step] * (pruning_steps - 1) + [final_epochs]
     total_epochs = sum(epochs)
@@ -301,6 +300,8 @@ def prune_gradually(
             epoch0 = sum(epochs[:start])
             for i in range(start, pruning_steps):
                 t0 = time.perf_counter()
+                if flop_budget is not None:
+                    kw["flop_budget"] = _flop_at(flop_budget, sched[i], float(sparsity))
                 rep = prune(model, data, sparsity=sched[i], method=method, targets=targets,
                             ignore=ignore, mask_mode="bake", **kw)  # fmt: skip
                 masks = {k: v.cpu() for k, v in rep.masks.items()}
@@ -342,6 +343,13 @@ def prune_gradually(
     model.eval()
     return GradualReport(method, float(sparsity), sched, masks, history, total_epochs, start,
                          times)  # fmt: skip
+
+
+def _flop_at(budget, s_t: float, s: float):
+    """The MAC budget of an event at sparsity ``s_t`` (a fraction follows the schedule)."""
+    if isinstance(budget, float) and 0.0 < budget <= 1.0 and s > 0:
+        return 1.0 - (1.0 - budget) * min(s_t / s, 1.0)
+    return budget
 
 
 def _train(model, data, opt, base_lrs, loss_fn, step, batch_size, lr_schedule, seed) -> float:

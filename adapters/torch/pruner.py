@@ -1,4 +1,5 @@
-"""``prune``: CHITA / CHITA++ / magnitude pruning of a PyTorch model.
+"""``prune``: CHITA / CHITA++ / magnitude pruning of a PyTorch model (docs/pruning.md; the
+math in docs/formulation.md, "Pruning as sparse regression").
 
 For each stage (one for CHITA, ``stages`` for CHITA++) with target sparsity s_t:
 
@@ -29,9 +30,12 @@ from torch import nn
 
 from sparse_regression import IHTSolver
 
-from .allocation import stage_sparsities, topk_mask
-from .batchnorm import batchnorm_layers, bn_scale_targets, folded_scale, recalibrate_batchnorm
+from .allocation import n_zeros, stage_sparsities, topk_mask
+from .batchnorm import batchnorm_layers, bn_scale_targets, recalibrate_batchnorm
+from .executors import EXECUTORS, require_ray
 from .fisher import collect_samples
+from .flops import flop_costs, knapsack_mask, resolve_flop_budget
+from .holdout import calibration_split
 from .masks import MASK_MODES, write_back
 from .memory import parse_memory_limit
 from .planning import ProblemRange, allocate, check_layer_k, plan_groups, plan_problems
@@ -41,13 +45,15 @@ from .stages import StageContext, flat_weights, run_stages
 from .targets import resolve_targets
 from .validity import check_finite_weights
 
-__all__ = ["prune", "METHODS", "SCOPES", "default_solver"]
+__all__ = ["prune", "METHODS", "SCOPES", "CHITA_PP_STAGES", "default_solver"]
 
-METHODS = ("magnitude", "chita", "chita++")
-#: Ablation knob (benchmarks/bn_ablation.py): solve in BN-folded variables when bn_aware.
-_BN_FOLD = False
-#: Ablation knob: rescale BN-fed channels to their stage-start norm after each solve.
-_KEEP_NORMS = False
+METHODS = ("magnitude", "chita", "chita++", "falcon", "falcon++")
+#: Methods that take a FLOP budget (``falcon``/``falcon++`` need one).
+FLOP_METHODS = ("magnitude", "falcon", "falcon++")
+#: Stages of ``method="chita++"`` (and ``"falcon++"``) when ``stages`` is not given. Measured on
+#: the demo's MLPNet (benchmarks/chita_pp_stages.py, docs/pruning.md): 8 cubic stages gain 4-31
+#: points over one stage at 90-98% sparsity; 16 gain little more at twice the cost.
+CHITA_PP_STAGES = 8
 SCOPES = ("global", "layer")
 
 
@@ -82,9 +88,40 @@ def _is_real(val) -> bool:
 
 
 def _check_args(
-    *, sparsity, method, scope, n_samples, ridge, block_size, stages, mask_mode, solver, progress
+    *,
+    sparsity,
+    method,
+    scope,
+    n_samples,
+    ridge,
+    block_size,
+    stages,
+    mask_mode,
+    solver,
+    progress,
+    flop_budget=None,
 ) -> None:
     """ValueError naming the argument and the fix for the first bad argument of ``prune``."""
+    if flop_budget is not None:
+        if method not in FLOP_METHODS:
+            raise ValueError(
+                f"flop_budget works with method in {FLOP_METHODS}, got method={method!r}; use "
+                "method='falcon' for the FLOP-aware CHITA solve."
+            )
+        if scope != "global":
+            raise ValueError(
+                "flop_budget needs scope='global' (the budget is shared by all layers), got "
+                f"scope={scope!r}."
+            )
+    elif method in ("falcon", "falcon++"):
+        raise ValueError(
+            f"method={method!r} needs flop_budget= (a fraction in (0, 1] of the dense MACs or an "
+            "int number of MACs)."
+        )
+    if sparsity is None and flop_budget is None:
+        raise ValueError("sparsity is required unless a flop_budget is given.")
+    if sparsity is None:
+        sparsity = 0.0
     checks = [
         (_is_real(sparsity), f"sparsity must be a number in [0, 1), got {sparsity!r}."),
         (
@@ -98,7 +135,10 @@ def _check_args(
             _is_int(n_samples) and n_samples >= 1,
             f"n_samples must be a positive integer, got {n_samples!r}.",
         ),
-        (_is_int(stages) and stages >= 1, f"stages must be a positive integer, got {stages!r}."),
+        (
+            stages is None or (_is_int(stages) and stages >= 1),
+            f"stages must be None or a positive integer, got {stages!r}.",
+        ),
         (
             block_size is None or (_is_int(block_size) and block_size >= 1),
             f"block_size must be None or a positive integer, got {block_size!r}.",
@@ -108,8 +148,8 @@ def _check_args(
             f"ridge must be a finite number >= 0 (relative to mean diag(A^T A)), got {ridge!r}.",
         ),
         (
-            stages == 1 or method == "chita++",
-            f"stages={stages} needs method='chita++' (got method={method!r}).",
+            stages in (None, 1) or method in ("chita++", "falcon++"),
+            f"stages={stages} needs method='chita++' or 'falcon++' (got method={method!r}).",
         ),
         (mask_mode in MASK_MODES, f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}."),
         (
@@ -150,8 +190,10 @@ def prune(
     model: nn.Module,
     data=None,
     *,
-    sparsity: float,
+    sparsity: float | None = None,
     method: str = "chita",
+    flop_budget=None,
+    example_input=None,
     loss_fn: Callable | None = None,
     n_samples: int = 500,
     targets=None,
@@ -160,13 +202,14 @@ def prune(
     ridge: float = 1e-3,
     first_order: bool = False,
     block_size: int | None = None,
-    stages: int = 1,
+    stages: int | None = None,
     schedule="cubic",
     mask_mode: str = "bake",
     solver=None,
     memory_limit="auto",
     progress: bool = True,
     random_state=None,
+    executor: str = "serial",
     recalibrate_bn: bool | None = None,
     bn_aware: bool | None = None,
 ) -> PruneReport:
@@ -178,6 +221,22 @@ def prune(
     written back per ``mask_mode``; the returned :class:`PruneReport` has the masks, the
     per-layer table, objectives and timings. On any error the model is left as it was.
 
+    FLOP budgets (FALCON): ``flop_budget`` is a float in (0, 1] (fraction of the targets' dense
+    multiply-adds per sample kept) or an int (absolute MACs). Per-weight costs come from
+    :func:`~adapters.torch.flops.flop_costs` on ``example_input`` (default: two samples of
+    ``data``). ``sparsity`` is then optional (only the FLOP constraint without it). Methods:
+    ``"falcon"`` (the CHITA solve under both budgets), ``"falcon++"`` (``stages`` stages, both
+    budgets on the schedule, the Fisher recomputed each stage) and ``"magnitude"`` (the
+    knapsack on w^2: FLOP-aware magnitude pruning). Needs ``scope="global"``; in block mode the
+    budget is split across blocks as the FLOP-aware magnitude knapsack splits it.
+
+    ``stages`` defaults to 1 for chita and, for chita++, to ``CHITA_PP_STAGES`` (8) or the
+    length of an explicit ``schedule``.
+
+    ``executor="ray"`` runs the independent group solves of block mode (each group's slice of
+    the Fisher and its solves) as Ray tasks, with results identical to ``"serial"``
+    (``adapters/torch/executors.py``; needs ``chita[ray]``).
+
     ``recalibrate_bn`` (default: on when the model has BatchNorm layers and ``data`` is given)
     re-estimates the BN running statistics on ``data`` after pruning
     (:func:`recalibrate_batchnorm`); ``report.bn_samples`` says how many inputs it used. With
@@ -187,6 +246,10 @@ def prune(
     (the network is scale-invariant per channel once BN is recalibrated; docs/batchnorm.md).
     """
     t_start = time.perf_counter()
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
+    if executor == "ray":
+        require_ray()
     _check_args(
         sparsity=sparsity,
         method=method,
@@ -198,10 +261,16 @@ def prune(
         mask_mode=mask_mode,
         solver=solver,
         progress=progress,
+        flop_budget=flop_budget,
     )
     recal = _want_recalibration(model, data, recalibrate_bn, bn_aware)
     bn_seed = 0 if random_state is None else random_state
-    sparsity = float(sparsity)
+    sparsity_given = sparsity is not None
+    sparsity = float(sparsity) if sparsity_given else 0.0
+    if stages is None and method in ("chita++", "falcon++"):
+        stages = CHITA_PP_STAGES if isinstance(schedule, str) else len(list(schedule))
+    elif stages is None:
+        stages = 1
     sched = stage_sparsities(sparsity, stages, schedule)
     limit = parse_memory_limit(memory_limit)
     tlist = resolve_targets(model, targets, ignore)
@@ -210,7 +279,26 @@ def prune(
     slices = [(int(a), int(b)) for a, b in zip(offs[:-1], offs[1:], strict=True)]
     total = int(offs[-1])
     check_layer_k(tlist, slices, sparsity, scope)
-    guard = scope == "global"
+    guard = scope == "global" and flop_budget is None
+    costs = flop_sched = None
+    macs_per_weight = {}
+    if flop_budget is not None:
+        if example_input is None:
+            example_input = collect_samples(data, 2, _device(model), None)[0][0]
+        macs_per_weight = flop_costs(model, example_input, targets, ignore)
+        costs = np.concatenate([np.full(t.numel, macs_per_weight[t.name]) for t in tlist])
+        dense_macs = float(costs.sum())
+        budget_abs = resolve_flop_budget(flop_budget, dense_macs)
+        # both budgets follow the schedule: the removed fraction of MACs like the sparsity
+        removed = stage_sparsities(
+            1.0 - budget_abs / dense_macs,
+            stages,
+            schedule if isinstance(schedule, str) else "cubic",
+        )
+        flop_sched = [(1.0 - r) * dense_macs for r in removed]
+        flop_sched[-1] = budget_abs
+        if not sparsity_given:
+            sched = [0.0] * stages
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     if solver is None:
         solver = default_solver(stages == 1 and block_size is None, random_state)
@@ -219,22 +307,38 @@ def prune(
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
     notes: list[str] = []
     history: list[StageRecord] = []
-    n_used, peak_bytes, bn_samples, bn_names = 0, 0, 0, []
+    n_used, peak_bytes, n_holdout, bn_samples, bn_names = 0, 0, 0, 0, []
     try:
         w = flat_weights(tlist)
-        if method == "magnitude":
+        if method == "magnitude" and costs is not None:
+            k = total - n_zeros(sparsity, total)
+            mask = knapsack_mask(w, costs, k, flop_sched[-1])
+            w = np.where(mask, w, 0.0)
+            history.append(StageRecord(1, sparsity, int(mask.sum()), 1))
+        elif method == "magnitude":
             mask = allocate(w, slices, [ProblemRange(0, total)], scope, sparsity, guard)[1]
             if scope == "global" and not np.array_equal(mask, topk_mask(np.abs(w), mask.sum())):
                 notes.append("guard: weights moved so that no layer is emptied")
             w = np.where(mask, w, 0.0)
             history.append(StageRecord(1, sparsity, int(mask.sum()), 1))
         else:
-            batches = collect_samples(data, n_samples, _device(model), random_state)
+            batches, holdout, independent = calibration_split(
+                data, n_samples, _device(model), random_state
+            )
             n_used = sum(len(x) for x, _ in batches)
+            n_holdout = sum(len(x) for x, _ in holdout)
+            if not independent:
+                notes.append(
+                    f"reality check: data has no samples beyond the {n_used} Fisher samples; "
+                    f"the {n_holdout}-sample check slice reuses some of them"
+                )
             problems = plan_problems(slices, total, scope, block_size)
             block_mode = len(problems) > 1
             # Plan memory for the least sparse stage (largest k).
-            ks0, _ = allocate(w, slices, problems, scope, sched[0], guard)
+            if costs is None:
+                ks0, _ = allocate(w, slices, problems, scope, sched[0], guard)
+            else:
+                ks0 = [p.size for p in problems]
             groups, peak_bytes = plan_groups(
                 problems, ks0, n_used, limit, block_mode, max(p.size for p in problems)
             )
@@ -257,11 +361,12 @@ def prune(
                 solver=solver,
                 progress=progress,
                 notes=notes,
+                costs=costs,
+                flop_schedule=flop_sched,
+                cardinality=sparsity_given,
+                holdout=holdout,
+                executor=executor,
                 bn_targets=list(bn_idx),
-                keep_channel_norms=_KEEP_NORMS,
-                column_scale=(
-                    (lambda: folded_scale(tlist, slices, bn_idx)) if bn_idx and _BN_FOLD else None
-                ),
                 between_stages=(
                     (lambda: recalibrate_batchnorm(model, data, random_state=bn_seed))
                     if recal
@@ -294,7 +399,12 @@ def prune(
         snapshot.restore()
         raise
     times["total"] = time.perf_counter() - t_start
-    layers = [LayerStats(t.name, t.shape, t.numel, int(masks[t.name].sum())) for t in tlist]
+    layers = [
+        LayerStats(
+            t.name, t.shape, t.numel, int(masks[t.name].sum()), macs_per_weight.get(t.name, 0.0)
+        )
+        for t in tlist
+    ]
     return PruneReport(
         method=method,
         sparsity=sparsity,
@@ -311,6 +421,9 @@ def prune(
         first_order=first_order,
         matrix_bytes=int(peak_bytes),
         notes=notes,
+        flop_budget=None if costs is None else float(flop_sched[-1]),
+        n_samples_requested=None if method == "magnitude" else n_samples,
+        n_holdout=n_holdout,
         bn_samples=bn_samples,
         bn_aware_targets=bn_names,
     )

@@ -8,7 +8,6 @@ from them (CHITA++). See :mod:`.fisher` for A and b.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,26 +16,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from sparse_regression import SparseProblem, backsolve
+from sparse_regression import backsolve
 from sparse_regression.constants import TINY
-from sparse_regression.linalg import column_sq_norms, matvec
 
-from .allocation import enforce_guard
-from .batchnorm import project_channel_scale
-from .fisher import GradientMode, build_matrix, mean_fisher_diag, progress_bar, segments
+from .allocation import enforce_guard, n_zeros
+from .block_mode import BLOCK_MIN_RIDGE, DAMPING, damped, merge_combiners
+from .executors import run_groups
+from .flops import knapsack_mask
+from .group_solve import GroupJob
+from .holdout import holdout_loss
 from .planning import ProblemRange, allocate
 from .report import StageRecord
 from .targets import Target
 from .validity import check_fisher_scale
 
-__all__ = [
-    "StageContext",
-    "flat_weights",
-    "keep_channel_norms",
-    "run_stage",
-    "run_stages",
-    "set_flat_weights",
-]
+__all__ = ["StageContext", "flat_weights", "run_stage", "run_stages", "set_flat_weights"]
 
 
 @dataclass
@@ -61,14 +55,16 @@ class StageContext:
     solver: object
     progress: bool
     notes: list[str]
+    holdout: list[tuple]  # the reality check's held-out batches
+    executor: str = "serial"  # who runs the group solves (executors.py)
+    #: FALCON: per-weight MACs, the MAC budget of each stage, and whether k also binds.
+    costs: np.ndarray | None = None
+    flop_schedule: list[float] | None = None
+    cardinality: bool = True
     #: indices of targets feeding a BN layer: their channel-scale directions leave A
     bn_targets: list[int] = field(default_factory=list)
     #: called between stages (BN recalibration), so the next Fisher sees the recalibrated net
     between_stages: Callable[[], object] | None = None
-    #: per-weight factors c (> 0): the stage is solved in the variables c * w (BN folded in)
-    column_scale: Callable[[], np.ndarray] | None = None
-    #: rescale each BN-fed channel's solved weights to their norm at the stage start
-    keep_channel_norms: bool = False
 
     @property
     def n_samples(self) -> int:
@@ -98,7 +94,8 @@ def run_stages(ctx: StageContext, w: np.ndarray, schedule) -> tuple[list, np.nda
     mask = np.ones(w.shape[0], dtype=bool)
     records = []
     for t_idx, s_t in enumerate(schedule, start=1):
-        rec, w, mask = run_stage(ctx, w, s_t, t_idx)
+        budget_t = None if ctx.flop_schedule is None else ctx.flop_schedule[t_idx - 1]
+        rec, w, mask = run_stage(ctx, w, s_t, t_idx, budget_t)
         records.append(rec)
         if t_idx < len(schedule):
             set_flat_weights(ctx.targets, w, ctx.slices)
@@ -107,119 +104,187 @@ def run_stages(ctx: StageContext, w: np.ndarray, schedule) -> tuple[list, np.nda
     return records, w, mask
 
 
-def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
-    """One pruning stage at sparsity ``s_t`` from weights ``w``; returns (record, w, mask)."""
+def _allocate_budget(ctx, w, s_t, budget_t):
+    """FALCON: the FLOP-aware magnitude start (knapsack on w^2 under both budgets) and, per
+    problem, its k (the start's count, or the block size when only the FLOP budget binds) and
+    its share of the budget (the start's cost in the block), so that blocks share the budget
+    as the knapsack splits it rather than evenly."""
+    total = w.shape[0]
+    k = total - n_zeros(s_t, total) if ctx.cardinality else total
+    mask = knapsack_mask(w, ctx.costs, k, budget_t)
+    ks, budgets = [], []
+    for pb in ctx.problems:
+        ks.append(int(mask[pb.lo : pb.hi].sum()) if ctx.cardinality else pb.size)
+        budgets.append(float(ctx.costs[pb.lo : pb.hi][mask[pb.lo : pb.hi]].sum()))
+    if len(ctx.problems) == 1:
+        ks, budgets = [k], [budget_t]
+    return ks, budgets, mask
+
+
+def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t=None):
+    """One pruning stage at sparsity ``s_t`` (and MAC budget ``budget_t``, FALCON) from weights
+    ``w``; returns (record, w, mask).
+
+    The model's target weights equal ``w`` on entry and on exit. Block mode (more than one
+    problem) keeps each block's update in the trusted region (:mod:`.block_mode`); every
+    stage ends with the reality check on the held-out slice.
+    """
     n = ctx.n_samples
     problems = ctx.problems
-    scale = None if ctx.column_scale is None else ctx.column_scale()
-    if scale is not None:  # A v with v = scale * w: A's columns are divided by scale below
-        w = w * scale
-    ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
+    if budget_t is None:
+        ks, mask_mag = allocate(w, ctx.slices, problems, ctx.scope, s_t, ctx.guard)
+        budgets = [None] * len(problems)
+    else:
+        ks, budgets, mask_mag = _allocate_budget(ctx, w, s_t, budget_t)
     k_total = int(mask_mag.sum())
     rec = StageRecord(t_idx, s_t, k_total, len(problems), ridge=None, n_passes=0)
-    w_new = np.where(mask_mag, w, 0.0)
-    mask_new = mask_mag.copy()
+    if budget_t is not None:
+        rec.flop_budget = float(budget_t)
+    w_mag = np.where(mask_mag, w, 0.0)
     if k_total == w.shape[0]:
-        return rec, (w.copy() if scale is None else w / scale), mask_new
+        return rec, w.copy(), mask_mag.copy()
+    w_new = w_mag.copy()
+    mask_new = mask_mag.copy()
     obj_mag = obj = 0.0
     solver_info = {"n_iter": 0, "converged": True, "optimality": set(), "time": 0.0}
-    mean_diag = None
-    if len(ctx.groups) > 1:
-        t0 = time.perf_counter()
-        mean_diag = mean_fisher_diag(
-            ctx.model, ctx.targets, ctx.slices, ctx.batches, ctx.loss_fn, ctx.progress
+    block_mode = len(problems) > 1
+    ridge_rel = max(ctx.ridge, BLOCK_MIN_RIDGE) if block_mode else ctx.ridge
+    if block_mode and ctx.ridge < BLOCK_MIN_RIDGE and t_idx == 1:
+        ctx.notes.append(
+            f"block mode: relative ridge raised from {ctx.ridge:g} to {BLOCK_MIN_RIDGE:g} per "
+            "block (each block's update must stay in the trusted region)"
         )
-        rec.time_gradients += time.perf_counter() - t0
+
+    def jobs():
+        for g in ctx.groups:
+            lo, hi = problems[g[0]].lo, problems[g[-1]].hi
+            yield GroupJob(
+                model=ctx.model,
+                targets=ctx.targets,
+                slices=ctx.slices,
+                batches=ctx.batches,
+                loss_fn=ctx.loss_fn,
+                problems=[problems[i] for i in g],
+                ks=[ks[i] for i in g],
+                lo=lo,
+                hi=hi,
+                w=w[lo:hi].copy(),
+                w_mag=w_mag[lo:hi].copy(),
+                ridge_rel=ridge_rel,
+                block_mode=block_mode,
+                first_order=ctx.first_order,
+                solver=ctx.solver,
+                guard=ctx.guard and len(problems) == 1,
+                progress=ctx.progress,
+                t_idx=t_idx,
+                costs=None if ctx.costs is None else ctx.costs[lo:hi],
+                budgets=[budgets[i] for i in g],
+                bn_targets=ctx.bn_targets,
+            )
+
+    results = run_groups(jobs(), ctx.executor)
+    ridges, skipped = [], {}
+    for res in results:
+        w_new[res.lo : res.hi] = res.coef
+        mask_new[res.lo : res.hi] = res.support
+        obj_mag += res.obj_mag
+        obj += res.obj
+        ridges.extend(res.ridges)
+        ctx.notes.extend(res.notes)
+        rec.time_gradients += res.time_gradients
+        rec.time_solve += res.time_solve
         rec.n_passes += 1
-    for g in ctx.groups:
-        lo, hi = problems[g[0]].lo, problems[g[-1]].hi
-        t0 = time.perf_counter()
-        bar = progress_bar(n, f"chita gradients (stage {t_idx})", ctx.progress)
-        with GradientMode(ctx.model, ctx.targets), bar:
-            A = build_matrix(
-                ctx.model,
-                ctx.batches,
-                segments(ctx.targets, ctx.slices, lo, hi),
-                ctx.loss_fn,
-                hi - lo,
-                bar.update,
-            )
-        for i in ctx.bn_targets:  # BN-aware Fisher (batchnorm.project_channel_scale)
-            a, b = ctx.slices[i]
-            s, e = max(a, lo), min(b, hi)
-            if s < e:
-                shape = ctx.targets[i].shape
-                project_channel_scale(A[:, s - lo : e - lo], w[a:b], shape, (s - a, e - a))
-        if scale is not None:
-            A *= (1.0 / scale[lo:hi]).astype(np.float32)[None, :]
-        scanned = mean_diag is None  # the ridge scale reads every entry of this A
-        if scanned:
-            mean_diag = float(column_sq_norms(A).mean())
-        if not math.isfinite(mean_diag):
-            raise ValueError(
-                "the per-sample gradients contain NaN or inf; check the model's outputs and "
-                "loss_fn on the calibration data (e.g. with torch.autograd.detect_anomaly)."
-            )
-        check_fisher_scale(mean_diag, w, n)
-        rec.time_gradients += time.perf_counter() - t0
-        rec.n_passes += 1
-        ridge_abs = ctx.ridge * mean_diag
-        rec.ridge = ridge_abs
-        t0 = time.perf_counter()
-        for i in g:
-            pb = problems[i]
-            k = ks[i]
-            wb = w[pb.lo : pb.hi]
-            if k == 0 or k == pb.size:
-                continue  # nothing to solve: all pruned / all kept (magnitude values stand)
-            Ab = A[:, pb.lo - lo : pb.hi - lo]
-            bvec = matvec(Ab, wb)
-            if ctx.first_order:
-                bvec -= 1.0 / math.sqrt(n)
-            # A was scanned for NaN/inf through its column norms when they set the ridge scale.
-            prob = SparseProblem(Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=not scanned)
-            start = w_new[pb.lo : pb.hi].copy()
-            f_mag = prob.objective(start)
-            sol = ctx.solver.solve(prob, warm_start=start)
-            coef, support = finalize_solution(
-                prob, sol, k, wb, ctx.slices, pb, ctx.guard and len(problems) == 1, ctx.notes
-            )
-            obj_mag += f_mag
-            obj += prob.objective(coef)
-            w_new[pb.lo : pb.hi] = coef
-            mask_new[pb.lo : pb.hi] = support
-            solver_info["n_iter"] += int(getattr(sol, "n_iter", 0))
-            solver_info["converged"] &= bool(getattr(sol, "converged", True))
-            solver_info["optimality"].add(str(getattr(sol, "optimality", "none")))
-            solver_info["time"] += float(getattr(sol, "time", 0.0))
-        rec.time_solve += time.perf_counter() - t0
-        # Drop every reference to this group's A (problem, views) before the next is built.
-        A = Ab = prob = sol = None  # noqa: F841
+        for summary in res.solutions:
+            _collect_info(solver_info, summary, skipped)
+    check_fisher_scale(
+        sum(r.col_sq_sum for r in results) / max(sum(r.n_cols for r in results), 1), w, n
+    )
+    combiner = merge_combiners([r.combiner for r in results]) if block_mode else None
     solver_info["optimality"] = sorted(solver_info["optimality"])
+    for key in ("local_search", "swap_ranking"):
+        if key in solver_info:
+            solver_info[key] = sorted(solver_info[key])
+    for why, count in skipped.items():
+        rec.degraded.append(f"swap round skipped in {count} problem(s): {why}")
+    rec.ridge = float(np.mean(ridges)) if ridges else None
+    t0 = time.perf_counter()
+    loss_start = holdout_loss(ctx.model, ctx.holdout, ctx.loss_fn)
+    if block_mode:
+        solver_info["objective_block_diagonal"] = obj
+        w_new, obj = _choose_damping(ctx, w, w_mag, w_new, mask_new, combiner, rec)
+        obj_mag = combiner.objective_magnitude
+        if rec.block_choice["chosen"] == "magnitude":
+            mask_new = mask_mag.copy()
+        predicted = obj - combiner.objective_dense
+    else:
+        dense = 0.5 / n if ctx.first_order else 0.0  # 1/2 ||e||^2: the model at w
+        predicted = obj - dense
+    set_flat_weights(ctx.targets, w_new, ctx.slices)
+    rec.loss_before = loss_start
+    rec.loss_after = holdout_loss(ctx.model, ctx.holdout, ctx.loss_fn)
+    rec.predicted_change = predicted
+    set_flat_weights(ctx.targets, w, ctx.slices)
+    rec.time_solve += time.perf_counter() - t0
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
-    if scale is not None:
-        w_new, w = w_new / scale, w / scale
-    if ctx.keep_channel_norms:
-        for i in ctx.bn_targets:
-            a, b = ctx.slices[i]
-            keep_channel_norms(w_new[a:b], w[a:b], ctx.targets[i].shape[0])
     return rec, w_new, mask_new
 
 
-def keep_channel_norms(w_new: np.ndarray, w_old: np.ndarray, rows: int) -> None:
-    """In place: rescale each row (output channel) of ``w_new`` to the norm it had in ``w_old``.
+def finalize_budget_solution(prob, sol, pb):
+    """Check a solver's answer to a FLOP-budgeted problem: finite, within both budgets (no
+    fill: a filled support could exceed the FLOP budget). Returns ``(coef, support)``."""
+    coef = np.asarray(getattr(sol, "coef", None), dtype=np.float64)
+    if coef.shape != (pb.size,) or not np.all(np.isfinite(coef)):
+        raise ValueError(
+            f"the solver returned coef of shape {coef.shape}; expected a finite vector of "
+            f"length {pb.size}."
+        )
+    if not prob.is_feasible(coef):
+        raise ValueError(
+            f"the solver's answer breaks the budgets: {np.count_nonzero(coef)} nonzeros for "
+            f"k={prob.k}, cost {prob.support_cost(coef):.6g} for budget {prob.budget:.6g}."
+        )
+    return coef, coef != 0
 
-    For a BN-fed channel this changes nothing once BN is recalibrated (scale invariance), but
-    it keeps the channel's weights comparable to the rest at the next stage or pruning event:
-    the BN-aware model sees shrinking a channel as free, and a shrunk channel would otherwise
-    be the first to go at the next magnitude ranking.
-    """
-    new, old = w_new.reshape(rows, -1), w_old.reshape(rows, -1)
-    n_new = np.linalg.norm(new, axis=1)
-    n_old = np.linalg.norm(old, axis=1)
-    ok = n_new > 0
-    new[ok] *= (n_old[ok] / n_new[ok])[:, None]
+
+def _collect_info(solver_info: dict, summary: dict, skipped: dict) -> None:
+    """Fold one problem's solution summary into the stage's (skipped swap rounds too)."""
+    solver_info["n_iter"] += summary["n_iter"]
+    solver_info["converged"] &= summary["converged"]
+    solver_info["optimality"].add(summary["optimality"])
+    solver_info["time"] += summary["time"]
+    info = summary["info"]
+    if "local_search_skipped" in info:
+        why = info["local_search_skipped"]
+        skipped[why] = skipped.get(why, 0) + 1
+    for key in ("local_search", "swap_ranking"):
+        if key in info:
+            solver_info.setdefault(key, set()).add(info[key])
+
+
+def _choose_damping(ctx, w, w_mag, w_new, mask, combiner, rec):
+    """Block mode: the damped block update or the magnitude point, whichever has the lowest
+    held-out loss (:mod:`.block_mode`). Returns (weights, full-model objective)."""
+    cands = [(f"damping {a:g}", damped(w, w_new, mask, a), combiner.objective(a)) for a in DAMPING]
+    cands.append(("magnitude", w_mag, combiner.objective_magnitude))
+    losses = []
+    for _, cand, _ in cands:
+        set_flat_weights(ctx.targets, cand, ctx.slices)
+        losses.append(holdout_loss(ctx.model, ctx.holdout, ctx.loss_fn))
+    set_flat_weights(ctx.targets, w, ctx.slices)
+    best = int(np.argmin(losses))
+    name, w_best, q_best = cands[best]
+    rec.block_choice = {
+        "chosen": name,
+        "holdout_loss": {c[0]: float(v) for c, v in zip(cands, losses, strict=True)},
+        "full_model": {c[0]: float(c[2]) for c in cands},
+    }
+    if name != "damping 1":
+        rec.degraded.append(
+            f"block mode: the raw block update was damped ({name}): held-out loss "
+            f"{losses[0]:.4g} raw vs {losses[best]:.4g}"
+        )
+    return w_best, q_best
 
 
 def finalize_solution(prob, sol, k, w_ref, slices, pb, guard, notes):

@@ -10,7 +10,7 @@ import torch
 
 from sparse_regression.constants import NEGLIGIBLE_FISHER
 
-__all__ = ["check_finite_weights", "check_fisher_scale", "NEGLIGIBLE_FISHER"]
+__all__ = ["check_finite_weights", "check_fisher_scale"]
 
 
 def check_finite_weights(targets) -> None:

@@ -13,13 +13,12 @@ Every search backsolves exactly (float64) and keeps a move only if the objective
 from .perturbation import perturbation_search
 from .single import GramRows, SwapResult, swap_search, swap_search_cost
 from .woodbury_pool import woodbury_swap_search
-from .working_set import restrict_to_columns, working_set_swap_search
+from .working_set import working_set_swap_search
 
 __all__ = [
     "GramRows",
     "SwapResult",
     "perturbation_search",
-    "restrict_to_columns",
     "swap_search",
     "swap_search_cost",
     "woodbury_swap_search",

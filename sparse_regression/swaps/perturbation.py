@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backsolve import backsolve_arrays
+from ..backsolve import backsolve_support
 from ..constants import IMPROVEMENT_RTOL, PERTURBATION_KICK
+from ..quadratic import Quadratic
 from .single import GramRows, swap_search
 
 __all__ = ["perturbation_search"]
 
 
 def perturbation_search(
-    A: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     w: np.ndarray,
     f: float,
@@ -26,22 +26,22 @@ def perturbation_search(
     rounds: int,
     rng: np.random.Generator,
     kick: int = PERTURBATION_KICK,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    Atb: np.ndarray | None = None,
     gram: GramRows | None = None,
     max_moves: int | None = None,
     exact_every: int = 1,
+    costs: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> tuple[np.ndarray, float, list]:
     """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
 
     Each round replaces between 1 and ``kick`` (drawn uniformly) random members of the
     incumbent's support by random outside coordinates, backsolves, and runs
     :func:`swap_search` from there. Returns the best point,
-    its objective and the incumbent objective after every improving round.
+    its objective and the incumbent objective after every improving round. With ``costs``
+    and ``budget`` the entering coordinates are drawn among those that still fit, so every
+    kicked support satisfies the budget.
     """
-    p = A.shape[1]
+    p = q.n_features
     improvements = []
     for _ in range(rounds):
         S = np.flatnonzero(w)
@@ -50,24 +50,32 @@ def perturbation_search(
             break
         out = rng.choice(S, size=m, replace=False)
         outside = np.flatnonzero(~np.isin(np.arange(p), S))
-        inn = rng.choice(outside, size=m, replace=False)
+        if costs is None:
+            inn = rng.choice(outside, size=m, replace=False)
+        else:
+            room = budget - float(costs[np.setdiff1d(S, out)].sum())
+            inn = []
+            for j in rng.permutation(outside):
+                if len(inn) == m:
+                    break
+                if costs[j] <= room:
+                    inn.append(j)
+                    room -= costs[j]
+            inn = np.asarray(inn, dtype=np.int64)
         S2 = np.sort(np.concatenate([np.setdiff1d(S, out), inn]))
-        wS, f2 = backsolve_arrays(A, b, S2, ridge, w_ref)
+        wS, f2 = backsolve_support(q, S2)
         w2 = np.zeros(p)
         w2[S2] = wS
         res = swap_search(
-            A,
-            b,
+            q,
             k,
             w2,
             f2,
-            ridge=ridge,
-            w_ref=w_ref,
-            col_sq=col_sq,
-            Atb=Atb,
             gram=gram,
             max_moves=max_moves,
             exact_every=exact_every,
+            costs=costs,
+            budget=budget,
         )
         if res.objective < f - IMPROVEMENT_RTOL * abs(f):
             w, f = res.coef, res.objective

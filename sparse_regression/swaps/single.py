@@ -30,12 +30,19 @@ import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
-from ..backsolve import backsolve_arrays
-from ..constants import SWAP_COLLINEAR_RTOL, SWAP_PIVOT_RTOL, SWAP_REFRESH_EVERY, SWAP_RTOL
+from .._budget_kernels import best_add_budget, best_swap_budget
+from ..backsolve import backsolve_support
+from ..constants import (
+    BUDGET_RTOL,
+    SWAP_COLLINEAR_RTOL,
+    SWAP_PIVOT_RTOL,
+    SWAP_REFRESH_EVERY,
+    SWAP_RTOL,
+)
+from ..quadratic import Quadratic
 from ..woodbury import ridge_gram_cholesky
 
 __all__ = ["GramRows", "SwapResult", "independent_subset", "swap_search", "swap_search_cost"]
-
 
 
 def _pivot_checked_cholesky(M: np.ndarray) -> np.ndarray | None:
@@ -277,47 +284,42 @@ class _SupportState:
 
 
 def swap_search(
-    A: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     w: np.ndarray,
     f: float,
     *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
-    Atb: np.ndarray | None = None,
     gram: GramRows | None = None,
     max_moves: int | None = None,
-    const: float = 0.0,
     exact_every: int = 1,
     rtol: float = SWAP_RTOL,
+    costs: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> SwapResult:
     """Swap (and fill) local search from ``w``, an exact minimiser on its support.
 
-    ``F`` here is ``1/2||Aw - b||^2 + ridge/2||w - w_ref||^2 + const`` (``const`` lets a caller
-    search over a subset of columns while reporting the full objective). With
+    ``F`` is the quadratic ``q`` (a :meth:`~..quadratic.Quadratic.restrict` of a larger one
+    searches a subset of columns while reporting the full objective). With
     ``exact_every = m > 1`` moves are applied from the incrementally updated factors and the
     support is backsolved exactly (float64) only every m moves: a checkpoint is kept only if
     ``F`` really decreased, otherwise the search returns to the last checkpoint and continues
     with exact checks after every move. ``history`` holds exact values only.
+
+    With ``costs`` and ``budget`` (FALCON) a swap or an addition is scored only if the support
+    still fits ``sum_{i in S} costs_i <= budget`` afterwards; ``w`` must fit on entry.
     """
+    A, ridge, Atb = q.A, q.ridge, q.Atb
     p = A.shape[1]
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
-    if Atb is None:
-        Atb = K.rmatvec(A, b)
     if gram is None:
         gram = GramRows(A, max_rows=4 * k + 16)
-    scale = col_sq + ridge
-    ref_term = (ridge * w_ref) if (ridge and w_ref is not None) else np.zeros(p)
+    scale = q.col_sq + ridge
+    ref_term = q.ref_term
     rhs = Atb + ref_term  # A~^T b~: the right-hand side of the normal equations
     if max_moves is None:
         max_moves = max(100, 10 * k)
 
     def exact(S_sorted):
-        wS, fS = backsolve_arrays(A, b, S_sorted, ridge, w_ref)
-        return wS, fS + const
+        return backsolve_support(q, S_sorted)
 
     tiny = np.finfo(float).tiny
 
@@ -392,16 +394,38 @@ def swap_search(
 
         tol_abs = rtol * max(abs(f), tiny)
         move = None
+        if costs is not None:
+            room = budget - float(costs[Sarr].sum()) + BUDGET_RTOL * max(abs(budget), 1.0)
         if s < k:
-            j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
+            if costs is None:
+                j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
+            else:
+                j, delta = best_add_budget(
+                    g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL, costs, room
+                )
             if j >= 0 and delta < -tol_abs:
                 move = (None, int(j))
         if move is None and s:
             inv_root = 1.0 / np.sqrt(np.maximum(np.diag(state.Minv[:s, :s]), tiny))
             beta = wS * inv_root
-            r, j, delta = K.best_swap(
-                Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
-            )
+            if costs is None:
+                r, j, delta = K.best_swap(
+                    Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
+                )
+            else:
+                r, j, delta = best_swap_budget(
+                    Z,
+                    inv_root,
+                    beta,
+                    g,
+                    s_out,
+                    scale,
+                    in_support,
+                    SWAP_COLLINEAR_RTOL,
+                    costs,
+                    costs[Sarr],
+                    room,
+                )
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
         if move is None:

@@ -11,7 +11,9 @@ the exact gain of *adding* ``j`` (``s_j`` the squared norm of ``a~_j`` orthogona
 support), by Cauchy-Schwarz on the swap score of :mod:`local_search`. So after each round on
 ``W`` one full gradient and the orthogonal norms of all columns either certify that no single
 swap or addition anywhere improves F (the point is swap-optimal over all ``p`` columns) or
-name the columns to bring into ``W`` for the next round.
+name the columns to bring into ``W`` for the next round. (``solve`` reports its result as
+"stationary" even then: the check rarely passes at the sizes this search is used for; see
+docs/algorithms.md, section 4c.)
 
 The orthogonal norms cost one ``n x n`` factorisation and an ``O(n^2 p)`` triangular solve when
 ``ridge > 0`` and the support is large (``s_j = ridge (1 + a_j^T K^-1 a_j)``,
@@ -30,22 +32,22 @@ from ..constants import (
     WORKING_SET_EXACT_EVERY,
     WORKING_SET_SCREEN_RTOL,
 )
+from ..quadratic import Quadratic
 from ..woodbury import column_chunks, ridge_gram_cholesky, woodbury_sq_norms
 from .single import GramRows, SwapResult, swap_search
 
-__all__ = ["orthogonal_sq_norms", "restrict_to_columns", "working_set_swap_search"]
+__all__ = ["orthogonal_sq_norms", "working_set_swap_search"]
 
 
-def orthogonal_sq_norms(A, support, ridge, col_sq=None) -> np.ndarray:
+def orthogonal_sq_norms(q: Quadratic, support) -> np.ndarray:
     """``s_j = min_x ||a~_j - A~_S x||^2`` for every column (0 on the support), float64.
 
-    ``a~_j = [a_j; sqrt(ridge) e_j]`` are the augmented columns of the ridge problem.
+    ``a~_j = [a_j; sqrt(ridge) e_j]`` are the augmented columns of the ridge problem ``q``.
     """
+    A, ridge, col_sq = q.A, q.ridge, q.col_sq
     n, p = A.shape
     S = np.asarray(support, dtype=np.int64)
     s = S.size
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
     out = np.empty(p)
     if s == 0:
         out[:] = col_sq + ridge
@@ -68,27 +70,12 @@ def orthogonal_sq_norms(A, support, ridge, col_sq=None) -> np.ndarray:
     return out
 
 
-def restrict_to_columns(A, W, ridge, w_ref, ref_sq):
-    """The problem on the columns W: ``(A_W, w_ref_W, const)``, where ``const`` is the ridge
-    term of the coordinates outside W (held at 0), so objectives stay those of the full
-    problem."""
-    B = K.gather_columns(A, W)
-    if w_ref is None:
-        return B, None, 0.0
-    ref_W = w_ref[W]
-    return B, ref_W, 0.5 * ridge * (ref_sq - float(ref_W @ ref_W))
-
-
 def working_set_swap_search(
-    A: np.ndarray,
-    b: np.ndarray,
+    q: Quadratic,
     k: int,
     w: np.ndarray,
     f: float,
     *,
-    ridge: float = 0.0,
-    w_ref: np.ndarray | None = None,
-    col_sq: np.ndarray | None = None,
     size: int | None = None,
     max_rounds: int = LARGE_SEARCH_ROUNDS,
     max_moves: int | None = None,
@@ -102,25 +89,20 @@ def working_set_swap_search(
     last global check certified that no single swap or addition over all ``p`` columns lowers
     F by more than ``rtol |F|``.
     """
+    A, ridge, col_sq = q.A, q.ridge, q.col_sq
     n, p = A.shape
-    if col_sq is None:
-        col_sq = K.col_sq_norms(A)
     if size is None:
         size = min(p, 2 * k + 100)
     if exact_every is None:
         exact_every = 1 if k <= n else WORKING_SET_EXACT_EVERY
-    ref_sq = float(w_ref @ w_ref) if w_ref is not None else 0.0
     history = [f]
     n_swaps = n_adds = 0
     certified = False
     w = w.copy()
     for rnd in range(1, max_rounds + 1):
         S = np.flatnonzero(w)
-        r = K.matvec_cols(A, S, w[S]) - b
-        g = K.rmatvec(A, r)
-        if ridge:
-            g += ridge * (w - w_ref if w_ref is not None else w)
-        s_out = orthogonal_sq_norms(A, S, ridge, col_sq)
+        g = q.gradient(w, K.matvec_cols(A, S, w[S]))
+        s_out = orthogonal_sq_norms(q, S)
         gain = np.zeros(p)
         ok = s_out > WORKING_SET_SCREEN_RTOL * (col_sq + ridge)
         gain[ok] = g[ok] ** 2 / (2.0 * s_out[ok])
@@ -135,19 +117,14 @@ def working_set_swap_search(
         cand = np.argpartition(-gain, m - 1)[:m] if m else np.zeros(0, dtype=np.int64)
         cand = cand[gain[cand] > 0]
         W = np.union1d(S, cand)
-        B, ref_W, const = restrict_to_columns(A, W, ridge, w_ref, ref_sq)
+        sub = q.restrict(W)
         res = swap_search(
-            B,
-            b,
+            sub,
             k,
             w[W],
             f,
-            ridge=ridge,
-            w_ref=ref_W,
-            col_sq=col_sq[W],
-            gram=GramRows(B, max_rows=2 * k + 16),
+            gram=GramRows(sub.A, max_rows=2 * k + 16),
             max_moves=max_moves,
-            const=const,
             exact_every=exact_every,
             rtol=rtol,
         )

@@ -1,0 +1,71 @@
+"""Who runs the independent group solves of block mode: this process, or Ray tasks.
+
+``executor="serial"`` solves the groups one after another (one group's A in memory at a
+time). ``executor="ray"`` submits one Ray task per group: each task receives the model (at the
+stage's weights, shipped once through the object store), the calibration batches and its
+ranges, computes its own slice of the Fisher and solves its problems (:func:`.group_solve.
+solve_group`, the code the serial path runs); the driver merges the results in group order, so
+they equal the serial ones. ``memory_limit`` then bounds each task's group: peak memory is
+about the number of concurrent tasks times one group.
+
+Ray is optional (``pip install "chita[ray]"``). ``prune`` uses the running Ray session when
+there is one (``ray.init(address="auto")`` or ``ray.init("ray://head:10001")`` before calling
+it points it at a cluster) and otherwise starts a local one with ``ray.init()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .group_solve import GroupJob, GroupResult, solve_group
+
+__all__ = ["EXECUTORS", "require_ray", "run_groups"]
+
+EXECUTORS = ("serial", "ray")
+
+
+def require_ray():
+    """The ``ray`` module, or an ImportError naming the extra to install."""
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - exercised where ray is absent
+        raise ImportError(
+            "executor='ray' needs Ray: pip install \"chita[ray]\" (or pip install ray)."
+        ) from exc
+    return ray
+
+
+def _ray_task(model, target_names, threads, job: GroupJob) -> GroupResult:
+    """Body of one Ray task: re-bind the job to this worker's copy of the model."""
+    import torch
+
+    from .targets import resolve_targets
+
+    torch.set_num_threads(threads)
+    job.model = model
+    job.targets = resolve_targets(model, target_names)
+    return solve_group(job)
+
+
+def run_groups(jobs: Iterator[GroupJob], executor: str) -> list[GroupResult]:
+    """Results of every job, in the order of ``jobs``."""
+    if executor == "serial":
+        return [solve_group(job) for job in jobs]
+    ray = require_ray()
+    import torch
+
+    if not ray.is_initialized():
+        ray.init()
+    remote = ray.remote(_ray_task)
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    model_ref = ray.put(jobs[0].model)
+    names = [t.name for t in jobs[0].targets]
+    threads = torch.get_num_threads()
+    refs = []
+    for job in jobs:
+        # the model travels once through the object store, not with every job
+        job.model, job.targets = None, None
+        refs.append(remote.remote(model_ref, names, threads, job))
+    return ray.get(refs)

@@ -1,0 +1,61 @@
+"""executor="ray": the group solves of block mode as Ray tasks equal the serial path."""
+
+import sys
+
+import pytest
+import torch
+
+from adapters.torch import prune
+
+from .chita_torch_helpers import TinyConvNet, conv_data
+
+
+def _run(executor, data, state, **kw):
+    torch.manual_seed(0)
+    model = TinyConvNet().eval()
+    model.load_state_dict(state)
+    rep = prune(
+        model,
+        data,
+        sparsity=0.8,
+        n_samples=40,
+        block_size=64,
+        memory_limit=250_000,  # several groups, so several tasks
+        progress=False,
+        executor=executor,
+        **kw,
+    )
+    return model, rep
+
+
+def test_ray_equals_serial():
+    ray = pytest.importorskip("ray")
+    torch.manual_seed(0)
+    state = TinyConvNet().eval().state_dict()
+    data = conv_data(60)
+    m_serial, r_serial = _run("serial", data, state, stages=2, method="chita++")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        m_ray, r_ray = _run("ray", data, state, stages=2, method="chita++")
+    finally:
+        ray.shutdown()
+    assert r_serial.history[0].n_passes > 1  # more than one group: more than one task
+    for name, mask in r_serial.masks.items():
+        assert torch.equal(mask, r_ray.masks[name])
+    ps, pr = dict(m_serial.named_parameters()), dict(m_ray.named_parameters())
+    for name in ps:
+        assert torch.equal(ps[name], pr[name]), name
+    assert r_serial.objective == r_ray.objective
+    assert [h.block_choice for h in r_serial.history] == [h.block_choice for h in r_ray.history]
+
+
+def test_missing_ray_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    torch.manual_seed(0)
+    model = TinyConvNet().eval()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ImportError, match=r"chita\[ray\]"):
+        prune(model, conv_data(20), sparsity=0.5, block_size=64, executor="ray", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    with pytest.raises(ValueError, match="executor must be one of"):
+        prune(model, conv_data(20), sparsity=0.5, executor="dask", progress=False)
