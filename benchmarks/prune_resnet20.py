@@ -10,7 +10,7 @@ included, gets the BatchNorm recalibration a practitioner applies after pruning
 BN-aware Fisher (``bn_aware``, the default; docs/batchnorm.md). Writes
 ``benchmarks/results/prune_resnet20.json`` and ``prune_resnet20.png``.
 
-    python benchmarks/prune_resnet20.py [--threads 1] [--n-samples 1000] [--stages 5]
+    python benchmarks/prune_resnet20.py [--threads 1] [--n-samples 500] [--stages 5]
         [--sparsities 0.9 0.95 0.98]
 """
 
@@ -132,7 +132,7 @@ def plot(res, path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--n-samples", type=int, default=1000)
+    ap.add_argument("--n-samples", type=int, default=500)
     ap.add_argument("--sparsities", type=float, nargs="+", default=[0.9, 0.95, 0.98])
     ap.add_argument("--sparsity", type=float, default=0.9)  # worker only
     ap.add_argument("--stages", type=int, default=5)
