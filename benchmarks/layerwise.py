@@ -14,9 +14,11 @@ Calibration: 128 sentences of the text bundled with Python and scikit-learn
    similarity of the pruned model's sentence embeddings to the dense ones on the held-out
    sentences. chita at 50% runs in a fresh process for its time and peak memory (max RSS).
 
-Writes ``benchmarks/results/layerwise.json`` and ``layerwise.png``.
+Writes ``benchmarks/results/layerwise_per_layer.json``, ``layerwise_fidelity.json`` and
+``layerwise.png``; the two parts can run as separate processes.
 
-    python benchmarks/layerwise.py [--threads 1] [--quick]
+    python benchmarks/layerwise.py [--threads 1] [--quick] [--blocks 0,2,5]
+        [--skip-per-layer | --skip-fidelity]
 """
 
 from __future__ import annotations
@@ -69,11 +71,11 @@ def _resnet(threads):
     from adapters.demo.data import load_digits
     from adapters.demo.models import ResNet20
     from adapters.demo.threads import set_threads
-    from adapters.demo.train import default_cache_dir, load_or_train
+    from adapters.demo.train import REPO_CACHE, load_or_train
 
     set_threads(threads)
     data = load_digits(32)
-    path = default_cache_dir() / "resnet20_digits32_seed0_e8.pt"
+    path = REPO_CACHE / "resnet20_digits32_seed0_e8.pt"  # as benchmarks/prune_resnet20.py
     model, _ = load_or_train(
         ResNet20, path, data.X_train, data.y_train, epochs=8, lr=1e-2, batch_size=64
     )
@@ -97,12 +99,14 @@ def dense_grams(model, batches):
     return [(n, owners[n], grams[n]) for n in order]
 
 
-def per_layer(model, batches, settings, methods, label):
+def per_layer(model, batches, settings, methods, label, keep=None):
     from solvers.layerwise import prune_layer
     from sparse_regression.gram import LayerProblem
 
     rows = []
     for name, mod, gram in dense_grams(model, batches):
+        if keep is not None and not keep(name):
+            continue
         W_bar = mod.weight.detach().reshape(mod.weight.shape[0], -1).double().numpy()
         problem = LayerProblem(gram.H, W_bar, 0.01)
         for setting in settings:
@@ -214,6 +218,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="50%% and 2:4 only")
     ap.add_argument("--skip-per-layer", action="store_true")
     ap.add_argument("--skip-fidelity", action="store_true")
+    ap.add_argument("--blocks", help="MiniLM blocks for the per-layer part, e.g. 0,2,5")
+    ap.add_argument("--skip-resnet", action="store_true")
+    ap.add_argument("--tag", default="", help="suffix of the per-layer JSON file name")
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "SETTING"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -221,17 +228,23 @@ def main():
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     settings = ("50%", "2:4") if args.quick else SETTINGS
-    out = {"threads": args.threads, "calibration_sentences": N_CAL, "held_out": N_HELD}
+    meta = {"threads": args.threads, "calibration_sentences": N_CAL, "held_out": N_HELD}
     if not args.skip_per_layer:
+        keep = None
+        if args.blocks:
+            wanted = {f"encoder.layer.{b}." for b in args.blocks.split(",")}
+            keep = lambda n: any(n.startswith(w) for w in wanted)  # noqa: E731
         model, cal, _ = _transformer(args.threads)
-        rows = per_layer(model, cal, settings, METHODS, "minilm")
-        net, images = _resnet(args.threads)
-        rows += per_layer(net, images, settings, METHODS, "resnet20")
-        out["per_layer"] = rows
+        rows = per_layer(model, cal, settings, METHODS, "minilm", keep)
+        if not args.skip_resnet:
+            net, images = _resnet(args.threads)
+            rows += per_layer(net, images, settings, METHODS, "resnet20")
+        out = meta | {"minilm_blocks": args.blocks or "all", "per_layer": rows}
         out["summary"] = _summary(rows, METHODS)
         print(json.dumps(out["summary"], indent=1))
-    fidelity = []
+        (RESULTS / f"layerwise_per_layer{args.tag}.json").write_text(json.dumps(out, indent=1))
     if not args.skip_fidelity:
+        fidelity = []
         for setting in ("50%", "70%", "2:4"):
             for method in METHODS:
                 cmd = [
@@ -247,14 +260,14 @@ def main():
                     f"rss {rec['max_rss_gb']:.2f} GB",
                     flush=True,
                 )
-        out["fidelity"] = fidelity
-    path = RESULTS / "layerwise.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    old.update(out)
-    path.write_text(json.dumps(old, indent=1))
-    if "summary" in old and "fidelity" in old:
-        _plot(old["summary"], old["fidelity"], RESULTS / "layerwise.png")
-    print(f"wrote {path}")
+                (RESULTS / "layerwise_fidelity.json").write_text(
+                    json.dumps(meta | {"fidelity": fidelity}, indent=1)
+                )
+    a, b = RESULTS / "layerwise_per_layer.json", RESULTS / "layerwise_fidelity.json"
+    if a.exists() and b.exists():
+        summary = json.loads(a.read_text())["summary"]
+        _plot(summary, json.loads(b.read_text())["fidelity"], RESULTS / "layerwise.png")
+        print(f"wrote {RESULTS / 'layerwise.png'}")
 
 
 if __name__ == "__main__":

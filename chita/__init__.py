@@ -10,7 +10,8 @@ importable as they are:
   :func:`get_solver` (``solvers.get``), :class:`MIPSolver`, :class:`EnumerationSolver`;
 * from :mod:`adapters.torch` (PyTorch; needs ``pip install "chita[torch]"``): :func:`prune`,
   :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`, :func:`load_masks`,
-  :func:`prune_gradually`, :func:`recalibrate_batchnorm`. These are imported on first use, so
+  :func:`prune_gradually`, :func:`recalibrate_batchnorm`, and the layer-wise
+  :func:`prune_layerwise` / :class:`LayerwiseReport`. These are imported on first use, so
   ``import chita`` works without torch.
 
 >>> import chita
@@ -46,12 +47,15 @@ _TORCH_NAMES = (
     "load_masks",
     "prune_gradually",
     "recalibrate_batchnorm",
+    "prune_layerwise",
+    "LayerwiseReport",
 )
 
 __all__ = [
     "Certificate",
     "EnumerationSolver",
     "IHTSolver",
+    "LayerwiseReport",
     "MIPSolver",
     "PruneReport",
     "SparseLinearRegression",
@@ -67,6 +71,7 @@ __all__ = [
     "prune",
     "prune_gradually",
     "recalibrate_batchnorm",
+    "prune_layerwise",
     "solve",
     "verify",
 ]

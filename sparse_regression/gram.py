@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
-from .constants import IMPROVEMENT_RTOL, LAYERWISE_CG_RTOL, TINY
+from . import constants
 from .nm import NM, LayerK, RowK, pattern_mask
 
 __all__ = [
@@ -51,12 +51,6 @@ __all__ = [
     "nm_swap_rows",
     "solve_layer",
 ]
-
-#: Bytes of stacked per-row systems formed at once by the batched solves.
-CHUNK_BYTES = 32 * 2**20
-#: Systems up to this size are solved stacked (one LAPACK call per chunk); larger ones row by
-#: row with Cholesky (half the work of the stacked LU, negligible Python overhead).
-SMALL_SYSTEM = 96
 
 
 class GramAccumulator:
@@ -156,7 +150,7 @@ class LayerProblem:
 
 
 def _chunks(n_rows: int, size: int):
-    step = max(1, CHUNK_BYTES // max(1, 8 * size * size))
+    step = max(1, constants.LAYER_CHUNK_BYTES // max(1, 8 * size * size))
     for start in range(0, n_rows, step):
         yield slice(start, min(n_rows, start + step))
 
@@ -215,7 +209,7 @@ def backsolve_rows(problem: LayerProblem, mask, rows=None) -> np.ndarray:
             if s <= u:
                 out = np.zeros((r.size, d))
                 wS = np.take_along_axis(Wb[r], S, axis=1)
-                if s <= SMALL_SYSTEM:
+                if s <= constants.LAYER_SMALL_SYSTEM:
                     M = Hd[S[:, :, None], S[:, None, :]]
                     rhs = np.einsum("rij,rj->ri", Hd[S[:, :, None], U[:, None, :]], wU)
                     np.put_along_axis(out, S, wS + _stacked_solve(M, rhs), axis=1)
@@ -226,7 +220,7 @@ def backsolve_rows(problem: LayerProblem, mask, rows=None) -> np.ndarray:
                         out[t, St] = wS[t] + _spd_solve(Hd[np.ix_(St, St)], rhs)
             else:
                 Hinv = problem.inverse()
-                if u <= SMALL_SYSTEM:
+                if u <= constants.LAYER_SMALL_SYSTEM:
                     E = Hinv[U[:, :, None], U[:, None, :]]
                     z = _stacked_solve(E, wU)
                     out = Wb[r] - np.einsum("rdu,ru->rd", Hinv[:, U].transpose(1, 0, 2), z)
@@ -248,7 +242,7 @@ def cg_rows(
     rows=None,
     *,
     max_iter: int = 100,
-    rtol: float = LAYERWISE_CG_RTOL,
+    rtol: float = constants.LAYERWISE_CG_RTOL,
 ) -> np.ndarray:
     """Minimise every row's objective on a fixed mask by batched Jacobi-preconditioned CG.
 
@@ -286,19 +280,12 @@ def cg_rows(
     return W
 
 
-#: ``refit_rows`` uses the exact backsolve up to this many inputs, CG above.
-EXACT_MAX_INPUTS = 512
-#: CG iterations of ``refit_rows`` (from the ADMM point, which is already within ~1e-4 of the
-#: optimum on its mask on the MiniLM layers; 10 iterations close most of that gap).
-CG_ITER = 10
-
-
 def refit_rows(problem: LayerProblem, mask, W0=None, rows=None) -> np.ndarray:
-    """Minimiser on ``mask``: exact (:func:`backsolve_rows`) for d <= ``EXACT_MAX_INPUTS``,
-    else :func:`cg_rows` from ``W0`` (a point on the mask, optional)."""
-    if problem.shape[1] <= EXACT_MAX_INPUTS:
+    """Minimiser on ``mask``: exact (:func:`backsolve_rows`) for at most
+    ``constants.LAYER_EXACT_MAX_INPUTS`` inputs, else :func:`cg_rows` from ``W0`` (optional)."""
+    if problem.shape[1] <= constants.LAYER_EXACT_MAX_INPUTS:
         return backsolve_rows(problem, mask, rows=rows)
-    return cg_rows(problem, mask, W0, rows=rows, max_iter=CG_ITER)
+    return cg_rows(problem, mask, W0, rows=rows, max_iter=constants.LAYER_CG_ITER)
 
 
 @dataclass
@@ -376,8 +363,8 @@ def admm_mask(
         if it % update_every == 0:
             changed = int(np.count_nonzero(mask != ref_mask))
             ref_mask = mask
-            gap = float(np.linalg.norm(W - D)) / max(float(np.linalg.norm(D)), TINY)
-            if changed == 0 and gap < 1e-3:
+            gap = float(np.linalg.norm(W - D)) / max(float(np.linalg.norm(D)), constants.TINY)
+            if changed == 0 and gap < constants.LAYER_ADMM_GAP_RTOL:
                 break
             factor = 1.3 if changed >= 0.1 * n_keep else 1.2 if changed >= 0.005 * n_keep else 1.1
             rho *= dtype(factor)
@@ -416,7 +403,7 @@ def iht_rows(problem: LayerProblem, pattern, W0, *, max_iter: int = 10) -> tuple
         if coupled:
             better = np.full(W.shape[0], fn.sum() < f.sum())
         else:
-            better = fn < f * (1 - IMPROVEMENT_RTOL)
+            better = fn < f * (1 - constants.IMPROVEMENT_RTOL)
         if not better.any():
             if scale.max() < 1e-3:
                 break
@@ -489,7 +476,7 @@ def nm_swap_rows(
             best = np.argmin(flat, axis=1)
             best_delta = flat[np.arange(c), best]
             f_r = problem.row_objectives(W[r], rows=r)
-            moving = best_delta < -IMPROVEMENT_RTOL * np.maximum(f_r, TINY)
+            moving = best_delta < -constants.IMPROVEMENT_RTOL * np.maximum(f_r, constants.TINY)
             if not moving.any():
                 continue
             gsel, rem = np.divmod(best, n * (m - n))
@@ -516,7 +503,7 @@ def solve_layer(
     problem: LayerProblem,
     pattern,
     *,
-    admm_iter: int = 30,
+    admm_iter: int = constants.LAYER_ADMM_ITER,
     rho0: float = 0.1,
     iht_iter: int = 0,
     swap_rounds: int = 0,

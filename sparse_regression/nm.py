@@ -22,6 +22,7 @@ import numbers
 import re
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 __all__ = ["NM", "LayerK", "RowK", "parse_pattern", "pattern_mask", "project", "is_feasible"]
@@ -117,14 +118,28 @@ def _rowk_mask(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
     return keep
 
 
+@nb.njit(cache=True, nogil=True)
+def _nm_keep(scores, n, m, keep):  # pragma: no cover - compiled
+    """keep[r, j] = rank of scores[r, j] inside its group of m is below n (ties: lower index)."""
+    rows, cols = scores.shape
+    for r in range(rows):
+        for g0 in range(0, cols, m):
+            for i in range(g0, g0 + m):
+                si = scores[r, i]
+                rank = 0
+                for j in range(g0, g0 + m):
+                    sj = scores[r, j]
+                    if sj > si or (sj == si and j < i):
+                        rank += 1
+                keep[r, i] = rank < n
+
+
 def _nm_mask(scores: np.ndarray, pat: NM) -> np.ndarray:
     rows, cols = scores.shape
     pat.check_width(cols)
-    g = scores.reshape(rows, cols // pat.m, pat.m)
-    order = np.argsort(-g, axis=2, kind="stable")  # ties: the lower index first
-    keep = np.zeros(g.shape, dtype=bool)
-    np.put_along_axis(keep, order[:, :, : pat.n], True, axis=2)
-    return keep.reshape(rows, cols)
+    keep = np.empty((rows, cols), dtype=np.bool_)
+    _nm_keep(np.ascontiguousarray(scores), pat.n, pat.m, keep)
+    return keep
 
 
 def _layerk_mask(scores: np.ndarray, k: int) -> np.ndarray:
@@ -141,7 +156,9 @@ def _layerk_mask(scores: np.ndarray, k: int) -> np.ndarray:
 
 def pattern_mask(scores: np.ndarray, pattern) -> np.ndarray:
     """Boolean mask (True = keep) of the highest ``scores`` that ``pattern`` allows."""
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-D (rows x inputs), got shape {scores.shape}.")
     if isinstance(pattern, NM):

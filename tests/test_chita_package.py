@@ -37,6 +37,8 @@ TORCH = [
     "load_masks",
     "prune_gradually",
     "recalibrate_batchnorm",
+    "prune_layerwise",
+    "LayerwiseReport",
 ]
 
 
