@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from sparse_regression import IHTSolver
+from sparse_regression.threads import resolve_n_jobs
 
 from .allocation import n_zeros, stage_sparsities, topk_mask
 from .batchnorm import batchnorm_layers, bn_scale_targets, recalibrate_batchnorm
@@ -57,7 +58,7 @@ CHITA_PP_STAGES = 8
 SCOPES = ("global", "layer")
 
 
-def default_solver(local_search: bool = True, random_state=None) -> IHTSolver:
+def default_solver(local_search: bool = True, random_state=None, n_jobs=None) -> IHTSolver:
     """The core solver with the pruner's settings.
 
     IHT with line search from the magnitude start and exact backsolves (the active set is off:
@@ -66,7 +67,8 @@ def default_solver(local_search: bool = True, random_state=None) -> IHTSolver:
     n-dimensional Woodbury space; see docs/algorithms.md): it lowers the objective further and
     measurably raises accuracy at high sparsity (docs/pruning.md). ``prune`` asks for it when it
     solves one problem once (one stage, no blocks); multi-stage (chita++) and block-mode prunes
-    keep to IHT to stay fast. Pass ``solver=sparse_regression.IHTSolver(...)`` for other
+    keep to IHT to stay fast. ``n_jobs``: threads of the core's kernels (None: 1, -1: all
+    cores; see docs/threads.md). Pass ``solver=sparse_regression.IHTSolver(...)`` for other
     settings.
     """
     return IHTSolver(
@@ -75,6 +77,7 @@ def default_solver(local_search: bool = True, random_state=None) -> IHTSolver:
         swap_rounds=1,
         # prune() is deterministic unless a random_state is given: seed the perturbations too
         random_state=0 if random_state is None else random_state,
+        n_jobs=n_jobs,
     )
 
 
@@ -212,6 +215,7 @@ def prune(
     executor: str = "serial",
     recalibrate_bn: bool | None = None,
     bn_aware: bool | None = None,
+    n_jobs: int | None = None,
 ) -> PruneReport:
     """Prune ``model`` to ``sparsity`` by CHITA (L0-constrained least squares on the empirical
     Fisher), CHITA++ (multi-stage) or global magnitude pruning.
@@ -220,6 +224,8 @@ def prune(
     weights become zero (per target for ``scope="layer"``); the model's weights and masks are
     written back per ``mask_mode``; the returned :class:`PruneReport` has the masks, the
     per-layer table, objectives and timings. On any error the model is left as it was.
+    ``n_jobs`` sets the threads of the default solver's kernels (scikit-learn's convention:
+    None means 1, -1 all cores; the masks do not depend on it beyond float rounding).
 
     FLOP budgets (FALCON): ``flop_budget`` is a float in (0, 1] (fraction of the targets' dense
     multiply-adds per sample kept) or an int (absolute MACs). Per-weight costs come from
@@ -265,6 +271,7 @@ def prune(
     )
     recal = _want_recalibration(model, data, recalibrate_bn, bn_aware)
     bn_seed = 0 if random_state is None else random_state
+    resolve_n_jobs(n_jobs)  # ValueError naming n_jobs before anything is touched
     sparsity_given = sparsity is not None
     sparsity = float(sparsity) if sparsity_given else 0.0
     if stages is None and method in ("chita++", "falcon++"):
@@ -301,7 +308,7 @@ def prune(
             sched = [0.0] * stages
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     if solver is None:
-        solver = default_solver(stages == 1 and block_size is None, random_state)
+        solver = default_solver(stages == 1 and block_size is None, random_state, n_jobs)
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
