@@ -65,7 +65,10 @@ def _least_squares(AS, b, ridge, ref_S):
         else:
             X, y = AS, b
         d = _column_scales(X)
-        return sla.lstsq(X / d, y, lapack_driver="gelsd", check_finite=False)[0] / d
+        # singular values below max(shape) eps sig_max are rounding (numpy's lstsq default;
+        # scipy's eps alone keeps the 1e-16 left by exactly duplicated columns -> w ~ 1e14)
+        cond = max(X.shape) * np.finfo(float).eps
+        return sla.lstsq(X / d, y, cond=cond, lapack_driver="gelsd", check_finite=False)[0] / d
     # s > n: the thin SVD A_S = U diag(sig) V^T (n x s, memory O(n s)) gives both cases
     # without squaring the condition number as the n x n Gram would
     c = b - AS @ ref_S if ref_S is not None else b

@@ -286,10 +286,19 @@ def test_issue13_saved_fuzz_failures(spec):
     assert not bad, bad
 
 
-def test_enumeration_scores_near_collinear_supports_exactly():
+@pytest.mark.parametrize(
+    "spec",
+    [
+        CaseSpec(8, 13, 4, "float64", "C", "near_collinear", 0.0, True, 1930100816),
+        CaseSpec(14, 3, 2, "float32", "C", "duplicate_columns", 0.0, False, 211376500),
+    ],
+    ids=["near-collinear", "duplicates"],
+)
+def test_enumeration_scores_near_collinear_supports_exactly(spec):
     """Fuzz case 52903: columns differing by 1e-9 (ridge 0). The Gram scores cannot tell them
-    from exact copies, so the enumeration once returned F = 0.490 for an optimum of 0.0687."""
-    spec = CaseSpec(8, 13, 4, "float64", "C", "near_collinear", 0.0, True, 1930100816)
+    from exact copies, so the enumeration once returned F = 0.490 for an optimum of 0.0687.
+    Fuzz case 100684: exact duplicates; the least-squares fallback kept a 1e-16 singular value
+    (w ~ 1e14, F above F(0))."""
     problem = spec.build()
     sol = EnumerationSolver().solve(problem)
     f_opt = enumeration_optimum(problem)
