@@ -122,7 +122,9 @@ def check_swaps(
         den = s_out[None, :] + T * T
         valid = ok[None, :] & (den > _EPS_COLLINEAR * scale[None, :])
         num = beta[lo:hi, None] * T - g[None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # entries of columns outside ``valid`` may overflow (scaled columns, tiny ridge); they
+        # are discarded below, and a valid -inf is re-checked by an exact backsolve
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             delta = 0.5 * beta[lo:hi, None] ** 2 - 0.5 * num * num / den
         delta[~valid] = np.inf
         if delta.size:
