@@ -19,6 +19,8 @@ so an interrupted run keeps what it did; ``--resume`` continues from it).
     python benchmarks/fuzz.py --cases 100000            # the long profile
     python benchmarks/fuzz.py --cases 2000              # a quick look
     python benchmarks/fuzz.py --cases 100000 --resume   # continue an interrupted run
+    python benchmarks/fuzz.py --merge a.json b.json     # combine runs over disjoint ranges and
+                                                        # re-run their failures with today's code
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from tests._fuzz import (  # noqa: E402
     MAX_ENUM_SUPPORTS,
     check_solution,
     enumeration_optimum,
+    label_tolerance,
     largest_swap_gain,
     objective_tolerance,
     random_spec,
@@ -106,8 +109,11 @@ def run_case(index: int, stats: collections.Counter) -> list[str]:
         if spec.p * spec.k <= MAX_LABEL_WORK:
             stats["labels_checked"] += 1
             gain = largest_swap_gain(problem, sol.coef)
-            if gain > tol:
-                bad.append(f"labelled swap-optimal but a swap gains {gain:.3g} (tol {tol:.3g})")
+            tol_label = label_tolerance(problem, sol.coef)
+            if gain > tol_label:
+                bad.append(
+                    f"labelled swap-optimal but a swap gains {gain:.3g} (tol {tol_label:.3g})"
+                )
     stats[f"degeneracy:{spec.degeneracy}"] += 1
     stats[f"dtype:{spec.dtype}"] += 1
     stats[f"ridge:{spec.ridge:g}"] += 1
@@ -140,9 +146,26 @@ def merge(paths, out: Path) -> int:
         "commits": sorted({c for p in parts for c in p["commits"]}),
         "machine": parts[0].get("machine", ""),
     }
+    # re-run every failing case with the code as it is now (fixes made during a long run)
+    merged["recheck_commit"] = _commit()
+    merged["recheck"] = {}
+    for failure in merged["failures"]:
+        index = failure["index"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            try:
+                again = run_case(index, collections.Counter())
+            except Exception as exc:
+                again = [f"{type(exc).__name__}: {exc}"]
+        merged["recheck"][str(index)] = again
+        print(f"case {index}: {failure['violations'][0]}\n  now: {again or 'passes'}")
+    merged["n_failures_now"] = sum(1 for v in merged["recheck"].values() if v)
     out.write_text(json.dumps(merged, indent=1) + "\n")
-    print(f"{merged['cases_run']} cases, {merged['n_failures']} failures; wrote {out}")
-    return 1 if merged["failures"] else 0
+    print(
+        f"{merged['cases_run']} cases, {merged['n_failures']} failures "
+        f"({merged['n_failures_now']} still failing with the current code); wrote {out}"
+    )
+    return 1 if merged["n_failures_now"] else 0
 
 
 def main(argv=None) -> int:

@@ -92,12 +92,12 @@ def main() -> None:
 
     from adapters.demo.data import load_digits
     from adapters.demo.models import ResNet20
-    from adapters.demo.train import accuracy, default_cache_dir, load_or_train
+    from adapters.demo.train import REPO_CACHE, accuracy, load_or_train
     from adapters.torch import prune
 
     torch.manual_seed(0)
     data = load_digits(32)
-    path = default_cache_dir() / f"resnet20_digits32_seed0_e{EPOCHS}.pt"
+    path = REPO_CACHE / f"resnet20_digits32_seed0_e{EPOCHS}.pt"
     base, cached = load_or_train(
         ResNet20, path, data.X_train, data.y_train, epochs=EPOCHS, lr=1e-2, batch_size=64
     )

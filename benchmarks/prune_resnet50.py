@@ -131,7 +131,7 @@ def worker(args) -> dict:
         sparsity=args.sparsity,
         n_samples=args.n_samples,
         memory_limit=args.memory_limit,
-        progress=False,
+        progress=True,  # per-group progress on stderr
         random_state=0,
         **kw,
     )

@@ -10,8 +10,9 @@ importable as they are:
   :func:`get_solver` (``solvers.get``), :class:`MIPSolver`, :class:`EnumerationSolver`;
 * from :mod:`adapters.torch` (PyTorch; needs ``pip install "chita[torch]"``): :func:`prune`,
   :class:`PruneReport`, :func:`make_permanent`, :func:`default_solver`, :func:`load_masks`,
-  and the layer-wise :func:`prune_layerwise` / :class:`LayerwiseReport`. These are imported
-  on first use, so ``import chita`` works without torch.
+  :func:`prune_gradually`, :func:`recalibrate_batchnorm`, and the layer-wise
+  :func:`prune_layerwise` / :class:`LayerwiseReport`. These are imported on first use, so
+  ``import chita`` works without torch.
 
 >>> import chita
 >>> report = chita.prune(model, (X, y), sparsity=0.9)          # doctest: +SKIP
@@ -44,6 +45,8 @@ _TORCH_NAMES = (
     "make_permanent",
     "default_solver",
     "load_masks",
+    "prune_gradually",
+    "recalibrate_batchnorm",
     "prune_layerwise",
     "LayerwiseReport",
 )
@@ -66,6 +69,8 @@ __all__ = [
     "load_masks",
     "make_permanent",
     "prune",
+    "prune_gradually",
+    "recalibrate_batchnorm",
     "prune_layerwise",
     "solve",
     "verify",

@@ -13,6 +13,12 @@ one row: O(s^2) work per node, about C(p, s) nodes.
 A pivot below ``tol * G_jj`` means column j is (numerically) a combination of the columns
 before it (possible only with ridge = 0); it is skipped with a zero row, which gives the
 least-squares value on the rank-deficient support, exactly as a minimum-norm solve would.
+
+The Gram matrix squares the condition number: a pivot below ``flag_tol * G_jj`` (1e-8) leaves
+the score fewer than 8 correct digits, and an exactly dependent column cannot be told from a
+nearly dependent one (columns differing by 1e-9, whose combination may fit b far better).
+Supports that meet such a pivot are returned separately (up to ``max_flagged`` of them, and
+their total count) so that the caller scores them exactly.
 """
 
 from __future__ import annotations
@@ -39,11 +45,13 @@ def _insert_candidate(vals, supports, val, idx):
 
 
 @nb.njit(cache=True, nogil=True)
-def enumerate_supports(G, c, s, n_keep, tol):
+def enumerate_supports(G, c, s, n_keep, tol, flag_tol, max_flagged):
     """Scan every support of size ``s``; return the ``n_keep`` best and the count visited.
 
-    Returns ``(vals, supports, count)``: ``vals[i] = ||y_S||^2`` for the i-th best support
-    (largest first, so the smallest F), ``supports[i]`` its sorted indices.
+    Returns ``(vals, supports, count, flagged, n_flagged)``: ``vals[i] = ||y_S||^2`` for the
+    i-th best support (largest first, so the smallest F), ``supports[i]`` its sorted indices;
+    ``flagged[:min(n_flagged, max_flagged)]`` the supports with a pivot below
+    ``flag_tol * G_jj`` (their scores are not reliable), ``n_flagged`` how many there were.
     """
     p = G.shape[0]
     L = np.zeros((s, s))
@@ -52,6 +60,9 @@ def enumerate_supports(G, c, s, n_keep, tol):
     idx = np.empty(s, dtype=np.int64)
     vals = np.full(n_keep, -1.0)
     supports = np.full((n_keep, s), -1, dtype=np.int64)
+    bad = np.zeros(s, dtype=np.bool_)  # bad[d]: a pivot up to depth d was below flag_tol
+    flagged = np.full((max_flagged, s), -1, dtype=np.int64)
+    n_flagged = 0
     count = 0
     d = 0
     idx[0] = -1
@@ -73,6 +84,7 @@ def enumerate_supports(G, c, s, n_keep, tol):
             L[d, t] = v
             sq += v * v
         piv = G[j, j] - sq
+        bad[d] = (d > 0 and bad[d - 1]) or not (piv > flag_tol * G[j, j])
         if piv > tol * G[j, j] and piv > 0.0:
             L[d, d] = np.sqrt(piv)
             yy = c[j]
@@ -86,10 +98,14 @@ def enumerate_supports(G, c, s, n_keep, tol):
         if d == s - 1:
             count += 1
             _insert_candidate(vals, supports, acc[d], idx)
+            if bad[d]:
+                if n_flagged < max_flagged:
+                    flagged[n_flagged, :] = idx
+                n_flagged += 1
         else:
             d += 1
             idx[d] = idx[d - 1]
-    return vals, supports, count
+    return vals, supports, count, flagged, n_flagged
 
 
 @nb.njit(cache=True, nogil=True)

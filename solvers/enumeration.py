@@ -19,7 +19,13 @@ from sklearn.base import BaseEstimator
 
 from sparse_regression import SparseProblem, SparseSolution
 from sparse_regression.backsolve import backsolve_support
-from sparse_regression.constants import BUDGET_RTOL, ENUM_N_RESCORE, ENUM_PIVOT_RTOL
+from sparse_regression.constants import (
+    BUDGET_RTOL,
+    ENUM_FLAG_RTOL,
+    ENUM_MAX_EXACT_RESCORE,
+    ENUM_N_RESCORE,
+    ENUM_PIVOT_RTOL,
+)
 
 from ._common import check_positive_int, check_problem, check_warm_start, make_solution
 from ._enum_kernels import enumerate_supports, enumerate_supports_budget
@@ -42,7 +48,11 @@ class EnumerationSolver(BaseEstimator):
     float64) with a Cholesky factor shared along the depth-first walk (see
     ``solvers._enum_kernels``). The best few supports are then re-scored by the exact
     backsolve and the best is returned, with ``optimality="certified"``, ``gap=0`` and
-    ``lower_bound = objective``. ``warm_start`` is ignored.
+    ``lower_bound = objective``. Supports on which the Gram factor meets a pivot below 1e-8 of
+    its diagonal (near-collinear or duplicated columns: the score has lost its digits) are all
+    scored by the exact backsolve too; if there are more than ``ENUM_MAX_EXACT_RESCORE`` of
+    them the best point found is returned without a certificate (``optimality="none"``,
+    ``status="ill_conditioned"``, ``lower_bound=None``). ``warm_start`` is ignored.
 
     Parameters
     ----------
@@ -69,6 +79,7 @@ class EnumerationSolver(BaseEstimator):
         A = np.asarray(problem.A, dtype=np.float64)
         ridge = problem.ridge
         c = problem.quadratic.rhs  # A^T b + ridge w_ref
+        n_flagged = 0  # supports whose Gram score is unreliable (k >= 2 only)
         if problem.has_budget:
             G = A.T @ A
             G[np.diag_indices_from(G)] += ridge
@@ -87,8 +98,13 @@ class EnumerationSolver(BaseEstimator):
             G = A.T @ A
             G[np.diag_indices_from(G)] += ridge
             tol = 0.0 if ridge > 0 else ENUM_PIVOT_RTOL
-            vals, candidates, visited = enumerate_supports(G, c, k, ENUM_N_RESCORE, tol)
-            candidates = candidates[vals >= 0]
+            vals, candidates, visited, flagged, n_flagged = enumerate_supports(
+                G, c, k, ENUM_N_RESCORE, tol, ENUM_FLAG_RTOL, ENUM_MAX_EXACT_RESCORE
+            )
+            # supports whose Gram scores lost their digits are all scored exactly
+            candidates = np.concatenate(
+                [candidates[vals >= 0], flagged[: min(n_flagged, ENUM_MAX_EXACT_RESCORE)]]
+            )
         best_f, best_S, best_w = problem.objective(np.zeros(p)), np.empty(0, np.int64), np.empty(0)
         for S in candidates:
             wS, f = backsolve_support(problem.quadratic, S)
@@ -106,6 +122,11 @@ class EnumerationSolver(BaseEstimator):
             solver="enumerate",
             info={"n_subsets": int(visited)},
         )
+        if n_flagged > ENUM_MAX_EXACT_RESCORE:
+            # too many ill-conditioned supports to score exactly: the best found, no certificate
+            sol.optimality, sol.status = "none", "ill_conditioned"
+            sol.info["unverified_supports"] = int(n_flagged - ENUM_MAX_EXACT_RESCORE)
+            return sol
         sol.lower_bound = sol.objective
         sol.gap = 0.0
         return sol

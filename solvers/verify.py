@@ -127,9 +127,12 @@ def verify(
             f"C(p, k) = {float(n_sub):.3g} supports, {how}",
             flush=True,
         )
+    sol = None
     if n_sub <= max_subsets:
         sol = EnumerationSolver(max_subsets=max_subsets).solve(problem)
-    else:
+        if sol.lower_bound is None:  # too ill-conditioned to certify by enumeration
+            sol = None
+    if sol is None:
         mip = MIPSolver(time_limit=time_limit, verbose=verbose, progress=progress)
         sol = mip.solve(problem, warm_start=coef)
     if sol.objective <= objective:

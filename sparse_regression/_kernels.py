@@ -22,7 +22,8 @@ import numba as nb
 import numpy as np
 from numba import prange
 
-from .constants import PARALLEL_MIN_WORK as _PARALLEL_MIN_WORK
+from .constants import PARALLEL_MIN_WORK as _DEFAULT_MIN_WORK
+from .constants import PARALLEL_MIN_WORK_BY_KERNEL as _PARALLEL_MIN_WORK
 from .constants import SWAP_SKIP_MARGIN
 
 __all__ = [
@@ -54,7 +55,7 @@ def _jit_pair(fn):
     twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel")
     twin.__qualname__ = fn.__qualname__ + "_parallel"
     parallel = nb.njit(cache=True, fastmath=True, nogil=True, parallel=True)(twin)
-    return serial, parallel
+    return serial, parallel, fn.__name__.strip("_").removesuffix("_impl")
 
 
 # ---------------------------------------------------------------------------- products
@@ -206,14 +207,20 @@ _cols_sq = nb.njit(cache=True, fastmath=True, nogil=True)(_cols_sq_impl)
 
 
 def _pick(pair, work):
-    return pair[1] if work >= _PARALLEL_MIN_WORK else pair[0]
+    serial, parallel, name = pair
+    if work >= _PARALLEL_MIN_WORK.get(name, _DEFAULT_MIN_WORK) and nb.get_num_threads() > 1:
+        return parallel
+    return serial
 
 
 def _pick_nt(pair, work):
     """Kernel and thread count for the kernels that keep one accumulator per thread."""
-    if work >= _PARALLEL_MIN_WORK:
-        return pair[1], nb.get_num_threads()
-    return pair[0], 1
+    serial, parallel, name = pair
+    if work >= _PARALLEL_MIN_WORK.get(name, _DEFAULT_MIN_WORK):
+        nt = nb.get_num_threads()
+        if nt > 1:
+            return parallel, nt
+    return serial, 1
 
 
 def _c_view(A):

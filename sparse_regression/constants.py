@@ -16,6 +16,23 @@ from __future__ import annotations
 #: Multiply-adds below which a Numba kernel's serial compilation beats the parallel one
 #: (thread start-up dominates below; measured on 2 and 16 cores).
 PARALLEL_MIN_WORK = 200_000
+#: The threshold of each parallel kernel (by name); a kernel's parallel twin runs only when
+#: the caller allows more than one thread (``n_jobs``) and its work passes this. All equal to
+#: PARALLEL_MIN_WORK until measured per kernel on an idle multi-core machine (a kernel missing
+#: here uses PARALLEL_MIN_WORK).
+PARALLEL_MIN_WORK_BY_KERNEL = {
+    name: PARALLEL_MIN_WORK
+    for name in (
+        "rows_dot",
+        "rows_axpy",
+        "rows_dot_idx",
+        "rows_axpy_idx",
+        "rows_sq",
+        "best_swap",
+        "best_swap_budget",
+        "swap_gradient",
+    )
+}
 #: Floor of a denominator that would otherwise be 0 (a relative decrease when F = 0, a score
 #: offset that must keep a zero weight ranked above every unkept one): the smallest normal
 #: float64 is 2.2e-308, so 1e-300 is positive yet below any meaningful value.
@@ -108,6 +125,17 @@ SWAP_PIVOT_RTOL = 1e-12
 SWAP_SKIP_MARGIN = 1e-9
 #: Default relative decrease of F below which a swap search stops (a move must gain more).
 SWAP_RTOL = 1e-10
+#: The exact swap check (swap_check.py) re-checks by exact backsolves up to this many moves
+#: its scores call improving before it gives up certifying a point: more than a handful means
+#: real improvements (the first one verified is taken), so 64 only bounds pathological cases.
+SWAP_CHECK_MAX_VERIFY = 64
+#: Rounds of (exact check, splicing, swap search) after the portfolio's starts (portfolio.py);
+#: each round must lower F, and in the benchmarks at most a few are used.
+PORTFOLIO_MAX_ROUNDS = 50
+#: Splicing start (starts.py): exchanges of 1..5 coordinates per iteration, abess's default
+#: ``exchange_num``, and at most 100 iterations (each must lower F; abess converges in tens).
+SPLICING_MAX_EXCHANGE = 5
+SPLICING_MAX_ITER = 100
 #: The exact single-swap search refactors its support at least every this many moves (large
 #: supports every s/8) to stop rounding drift in the updated inverse.
 SWAP_REFRESH_EVERY = 25
@@ -156,6 +184,14 @@ BIG_M_PD_RTOL = 1e-10
 ENUM_N_RESCORE = 16
 #: Enumeration: relative Cholesky pivot below which a column counts as dependent (ridge = 0).
 ENUM_PIVOT_RTOL = 1e-10
+#: Enumeration: a Gram pivot below this fraction of its diagonal leaves the support's score
+#: fewer than 8 correct digits (the Gram squares the condition number; sqrt(eps) ~ 1e-8), and a
+#: column differing from another by 1e-9 looks exactly dependent: such supports are scored
+#: exactly (the fuzz found a near-collinear design whose optimum the Gram scores missed).
+ENUM_FLAG_RTOL = 1e-8
+#: Enumeration: at most this many such supports are scored exactly (about 50 us each, so ~1 s);
+#: beyond it the result carries no certificate.
+ENUM_MAX_EXACT_RESCORE = 20_000
 #: MIQP: the scaled objective of the zero vector. SCIP's feasibility tolerance is absolute for
 #: values below 1 and relative above, so spreading the objective over [0, OBJECTIVE_SPAN] keeps
 #: the error it induces in the bound near the tolerance, relative to F (measured).

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .pipeline import IHTSolver
 from .problem import SparseProblem
+from .threads import resolve_n_jobs
 
 __all__ = ["SparseLinearRegression", "SparseLinearRegressionCV", "default_k_grid"]
 
@@ -42,9 +43,14 @@ def default_k_grid(n_features: int, n_samples: int) -> np.ndarray:
     return np.unique(grid)
 
 
-def _check_solver(solver, random_state=None):
+def _check_n_jobs(n_jobs):
+    resolve_n_jobs(n_jobs)  # raises ValueError naming n_jobs
+    return n_jobs
+
+
+def _check_solver(solver, random_state=None, n_jobs=None):
     if solver is None:
-        return IHTSolver(random_state=random_state)
+        return IHTSolver(random_state=random_state, n_jobs=n_jobs)
     if not callable(getattr(solver, "solve", None)):
         raise TypeError(
             "solver must be None or an object with solve(problem, warm_start=None) -> "
@@ -98,6 +104,9 @@ class SparseLinearRegression(_SparseLinearModel):
         fixed, so repeated fits on the same data give the same model; ``None`` draws fresh
         randomness on every fit (then hard problems may end at different, equally
         swap-optimal, supports from fit to fit).
+    n_jobs : int or None, default=None
+        Threads of the core solver when ``solver`` is None (scikit-learn's convention: None
+        means 1, -1 all cores). The fitted model does not depend on it beyond float rounding.
 
     Attributes
     ----------
@@ -118,11 +127,19 @@ class SparseLinearRegression(_SparseLinearModel):
         "fit_intercept": ["boolean"],
         "solver": [None, HasMethods(["solve"])],
         "random_state": ["random_state"],
+        "n_jobs": [None, numbers.Integral],
     }
 
     def __init__(
-        self, n_nonzero_coefs=10, ridge=0.0, fit_intercept=True, solver=None, random_state=0
+        self,
+        n_nonzero_coefs=10,
+        ridge=0.0,
+        fit_intercept=True,
+        solver=None,
+        random_state=0,
+        n_jobs=None,
     ):
+        self.n_jobs = n_jobs
         self.n_nonzero_coefs = n_nonzero_coefs
         self.ridge = ridge
         self.fit_intercept = fit_intercept
@@ -135,7 +152,7 @@ class SparseLinearRegression(_SparseLinearModel):
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], y_numeric=True, order="F", copy=False
         )
-        solver = _check_solver(self.solver, self.random_state)
+        solver = _check_solver(self.solver, self.random_state, _check_n_jobs(self.n_jobs))
         Xc, yc, X_mean, y_mean = _center(X, y.astype(np.float64), self.fit_intercept)
         k = min(int(self.n_nonzero_coefs), X.shape[1])
         problem = SparseProblem(Xc, yc, k, ridge=self.ridge)
@@ -172,6 +189,9 @@ class SparseLinearRegressionCV(_SparseLinearModel):
         fixed, so repeated fits on the same data give the same model; ``None`` draws fresh
         randomness on every fit (then hard problems may end at different, equally
         swap-optimal, supports from fit to fit).
+    n_jobs : int or None, default=None
+        Threads of the core solver when ``solver`` is None (scikit-learn's convention: None
+        means 1, -1 all cores). The fitted model does not depend on it beyond float rounding.
 
     Attributes
     ----------
@@ -191,6 +211,7 @@ class SparseLinearRegressionCV(_SparseLinearModel):
         "solver": [None, HasMethods(["solve"])],
         "cv": ["cv_object"],
         "random_state": ["random_state"],
+        "n_jobs": [None, numbers.Integral],
     }
 
     def __init__(
@@ -201,7 +222,9 @@ class SparseLinearRegressionCV(_SparseLinearModel):
         solver=None,
         cv=5,
         random_state=0,
+        n_jobs=None,
     ):
+        self.n_jobs = n_jobs
         self.n_nonzero_coefs = n_nonzero_coefs
         self.ridge = ridge
         self.fit_intercept = fit_intercept
@@ -241,7 +264,7 @@ class SparseLinearRegressionCV(_SparseLinearModel):
             self, X, y, dtype=[np.float64, np.float32], y_numeric=True, order="F", copy=False
         )
         y = y.astype(np.float64)
-        solver = _check_solver(self.solver, self.random_state)
+        solver = _check_solver(self.solver, self.random_state, _check_n_jobs(self.n_jobs))
         cv = check_cv(self.cv)
         folds = list(cv.split(X, y))
         n_train = min(len(tr) for tr, _ in folds)
@@ -275,6 +298,7 @@ class SparseLinearRegressionCV(_SparseLinearModel):
             fit_intercept=self.fit_intercept,
             solver=self.solver,
             random_state=self.random_state,
+            n_jobs=self.n_jobs,
         ).fit(X, y)
         self.coef_ = final.coef_
         self.intercept_ = final.intercept_

@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
 
 from . import _kernels as K
 from . import constants as C
 from .active_set import active_set_iht, run_iht
 from .budgeted_iht import project_support
+from .portfolio import DEFAULT_STARTS, STARTS, portfolio_search
 from .problem import SparseProblem
 from .solution import SparseSolution
 from .swaps import (
@@ -31,6 +31,7 @@ from .swaps import (
     woodbury_swap_search,
     working_set_swap_search,
 )
+from .threads import blas_limit, resolve_n_jobs, thread_limit
 
 __all__ = ["solve", "IHTSolver"]
 
@@ -113,7 +114,9 @@ def _resolve_perturbations(n_perturbations, k, p):
 
 
 def _local_search(problem, w, f, *, max_swaps, n_perturbations, random_state, info, verbose):
-    """Swap search from the IHT point and from the greedy (forward) start, then perturbations.
+    """Problems with a cost budget: swap search (moves that fit the budget) from the IHT point
+    and from the greedy (forward) start, then perturbations. (Without a budget the portfolio
+    of :mod:`.portfolio` runs instead.)
 
     Returns (w, f, objective values of successive incumbents, swap_optimal).
     """
@@ -167,6 +170,9 @@ def solve(
     swap_rounds: int = 3,
     n_perturbations="auto",
     random_state=None,
+    starts=DEFAULT_STARTS,
+    splicing: bool = True,
+    n_jobs: int | None = None,
     verbose: bool = False,
 ) -> SparseSolution:
     """Solve ``min 1/2||Aw - b||^2 + ridge/2||w - w_ref||^2  s.t.  ||w||_0 <= k``.
@@ -207,16 +213,28 @@ def solve(
         (both in :mod:`.constants`).
     random_state : None, int, numpy Generator or RandomState
         Seeds the perturbations (None: fresh randomness); everything else is deterministic.
+    starts : tuple of str
+        Starting points of the exact swap search (problems where it runs over all columns):
+        any of ``"iht"``, ``"forward"``, ``"omp"``, ``"screening"`` (see
+        :mod:`~sparse_regression.portfolio`; default ``("iht", "forward", "omp")``); the best
+        end point is kept.
+    splicing : bool
+        Exchange several coordinates at once where single swaps stall (exact search only).
+    n_jobs : int or None
+        Threads for the Numba kernels and BLAS (scikit-learn's convention: None -> 1,
+        -1 -> all cores). The result does not depend on it beyond float rounding.
     verbose : bool
         Print progress.
 
     Returns
     -------
     SparseSolution
-        ``optimality`` is ``"swap-optimal"`` when the exact swap search over all columns
-        finished, otherwise ``"stationary"``: an exact minimiser on its support that the line
-        search cannot improve (also after the large-problem searches, which score swaps only
-        among candidates).
+        ``optimality`` is ``"swap-optimal"`` only when an exact check of every single swap
+        (and addition, while fewer than k nonzeros) of the returned support found none that
+        lowers F by more than 1e-10 |F| (``info["max_swap_gain"]``: the largest decrease
+        found), or, for large problems, when the working-set search's bound certified it over
+        all columns; otherwise ``"stationary"`` (an exact minimiser on its support that the
+        line search cannot improve).
     """
     if not isinstance(problem, SparseProblem):
         raise TypeError(f"problem must be a SparseProblem, got {type(problem).__name__}.")
@@ -235,10 +253,50 @@ def solve(
     ):
         raise ValueError(f"swap_rounds must be an int >= 0, got {swap_rounds!r}.")
     _resolve_perturbations(n_perturbations, problem.k, problem.n_features)
+    resolve_n_jobs(n_jobs)
+    if isinstance(starts, str) or not all(s in STARTS for s in starts):
+        raise ValueError(f"starts must be a sequence of names from {STARTS}, got {starts!r}.")
     t0 = time.perf_counter()
+    with thread_limit(n_jobs):
+        return _solve(
+            problem,
+            w0=w0,
+            max_iter=max_iter,
+            tol=tol,
+            local_search=local_search,
+            active_set=active_set,
+            max_swaps=max_swaps,
+            swap_rounds=swap_rounds,
+            n_perturbations=n_perturbations,
+            random_state=random_state,
+            starts=tuple(starts),
+            splicing=splicing,
+            verbose=verbose,
+            t0=t0,
+        )
+
+
+def _solve(
+    problem,
+    *,
+    w0,
+    max_iter,
+    tol,
+    local_search,
+    active_set,
+    max_swaps,
+    swap_rounds,
+    n_perturbations,
+    random_state,
+    starts,
+    splicing,
+    verbose,
+    t0,
+) -> SparseSolution:
     w = _initial_point(problem, w0)
     k = problem.k
-    _log(verbose, f"solve {problem!r}")
+    if verbose:
+        _log(verbose, f"solve {problem!r}")
 
     info = {}
     if active_set:
@@ -269,8 +327,8 @@ def solve(
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
         # products): latency-bound, so extra BLAS threads only add synchronisation cost.
-        with threadpool_limits(limits=C.LOCAL_SEARCH_BLAS_THREADS, user_api="blas"):
-            if mode == "full":
+        with blas_limit(C.LOCAL_SEARCH_BLAS_THREADS):
+            if mode == "full" and problem.has_budget:
                 w, f, incumbents, swap_optimal = _local_search(
                     problem,
                     w,
@@ -280,6 +338,25 @@ def solve(
                     random_state=random_state,
                     info=info,
                     verbose=verbose,
+                )
+            elif mode == "full":
+                rounds = _resolve_perturbations(n_perturbations, k, problem.n_features)
+                w, f, incumbents, swap_optimal = portfolio_search(
+                    problem,
+                    w,
+                    f,
+                    starts=starts,
+                    splicing=splicing,
+                    max_swaps=max_swaps,
+                    perturbation_rounds=rounds,
+                    rng=_as_generator(random_state) if rounds else None,
+                    # float64 A: the incrementally updated factors are float64-exact, so moves
+                    # are checked by an exact backsolve every few moves; float32 A: its Gram
+                    # rows come from float32 BLAS products, so every move is.
+                    exact_every=C.EXACT_EVERY_FLOAT64 if problem.A.dtype == np.float64 else 1,
+                    memory_limit=C.SWAP_MEMORY_LIMIT,
+                    info=info,
+                    log=(lambda msg: _log(verbose, msg)),
                 )
             elif mode in _LARGE_SEARCHES:
                 search, default_moves = _LARGE_SEARCHES[mode]
@@ -297,7 +374,9 @@ def solve(
                 )
                 if stats.get("ranked", p_all) < p_all - k:
                     info["swap_ranking"] = f"screened: {stats['ranked']} of {p_all} ranked exactly"
-                w, f, incumbents, swap_optimal = res.coef, res.objective, res.history[1:], False
+                w, f, incumbents = res.coef, res.objective, res.history[1:]
+                # the working-set search certifies over all p columns; the pool search does not
+                swap_optimal = res.swap_optimal
                 info["n_swaps"], info["n_adds"] = res.n_swaps, res.n_adds
             else:
                 incumbents, swap_optimal = [], False
@@ -350,8 +429,14 @@ class IHTSolver(BaseEstimator):
         swap_rounds=3,
         n_perturbations="auto",
         random_state=0,
+        starts=DEFAULT_STARTS,
+        splicing=True,
+        n_jobs=None,
         verbose=False,
     ):
+        self.starts = starts
+        self.splicing = splicing
+        self.n_jobs = n_jobs
         self.swap_rounds = swap_rounds
         self.n_perturbations = n_perturbations
         self.max_iter = max_iter
@@ -374,5 +459,8 @@ class IHTSolver(BaseEstimator):
             swap_rounds=self.swap_rounds,
             n_perturbations=self.n_perturbations,
             random_state=self.random_state,
+            starts=self.starts,
+            splicing=self.splicing,
+            n_jobs=self.n_jobs,
             verbose=self.verbose,
         )

@@ -172,18 +172,19 @@ def enumeration_optimum(problem: SparseProblem) -> float:
     return min(support_objective(problem, S) for S in itertools.combinations(range(p), k))
 
 
-def _resolution(At: np.ndarray, S) -> float:
+def _resolution(At: np.ndarray, S, eps: float) -> float:
     """Smallest orthogonal fraction ``s_j / ||a~_j||^2`` the swap scores can resolve on support
-    S: they come from the normal equations of ``M = A~_S^T A~_S``, whose float64 rounding is
-    about eps times the condition number of the equilibrated M (64 eps cond as a margin), and
-    never below ``SWAP_COLLINEAR_RTOL``."""
+    S: they come from the normal equations of ``M = A~_S^T A~_S``, whose rounding is about
+    eps times the condition number of the equilibrated M (64 eps cond as a margin), and never
+    below ``SWAP_COLLINEAR_RTOL``. ``eps`` is that of the Gram rows: float32 for float32 A
+    (its rows ``A_J^T A`` are float32 BLAS products, for speed), float64 otherwise."""
     if len(S) == 0:
         return SWAP_COLLINEAR_RTOL
     X = At[:, S]
     d = np.sqrt(np.einsum("ij,ij->j", X, X))
     d[~(d > 0)] = 1.0
     cond = np.linalg.cond((X / d).T @ (X / d))
-    return max(SWAP_COLLINEAR_RTOL, 64 * np.finfo(float).eps * cond)
+    return max(SWAP_COLLINEAR_RTOL, 64 * eps * cond)
 
 
 def _well_posed_entry(At: np.ndarray, S, j: int, resolution: float) -> bool:
@@ -207,15 +208,15 @@ def largest_swap_gain(problem: SparseProblem, coef: np.ndarray) -> float:
     entering column keeps more of its squared norm orthogonal to the remaining support
     (augmented by the ridge) than the swap scores can resolve: ``SWAP_COLLINEAR_RTOL``
     (1e-10), or ``64 eps cond(M)`` on an ill-conditioned support (``M = A~_S^T A~_S`` with
-    equilibrated columns). A column collinear with the support to that precision cannot be
-    scored reliably, so such moves are left out here too.
+    equilibrated columns; eps of A's dtype). A column collinear with the support to that
+    precision cannot be scored reliably, so such moves are left out here too.
     """
     p, k = problem.n_features, problem.k
     A = problem.A.astype(np.float64)
     At = np.vstack([A, np.sqrt(problem.ridge) * np.eye(p)]) if problem.ridge else A
     S = np.flatnonzero(coef)
     f = support_objective(problem, S)
-    res = _resolution(At, S)
+    res = _resolution(At, S, float(np.finfo(problem.A.dtype).eps))
     outside = np.setdiff1d(np.arange(p), S)
     best = 0.0
     for j in outside:
@@ -226,6 +227,16 @@ def largest_swap_gain(problem: SparseProblem, coef: np.ndarray) -> float:
             if _well_posed_entry(At, rest, j, res):
                 best = max(best, f - support_objective(problem, np.append(rest, j)))
     return best
+
+
+def label_tolerance(problem: SparseProblem, coef: np.ndarray) -> float:
+    """Smallest swap gain the swap scores can see: ``objective_tolerance`` plus
+    ``64 eps F(0)``, since the scores (gradient, orthogonal norms) are built from Gram rows
+    accurate to eps of A's dtype relative to the data's scale ``F(0)``, whatever F is."""
+    eps = float(np.finfo(problem.A.dtype).eps)
+    return objective_tolerance(problem, coef) + 64 * eps * problem.objective(
+        np.zeros(problem.n_features)
+    )
 
 
 def check_solution(problem: SparseProblem, sol, *, random_state=0) -> list[str]:
@@ -269,6 +280,7 @@ def check_case(spec: CaseSpec, *, labels: bool = True, reproducible: bool = True
             bad.append(f"objective {sol.objective!r} below the enumerated optimum {f_opt!r}")
     if labels and sol.optimality == "swap-optimal" and spec.p * spec.k <= 400:
         gain = largest_swap_gain(problem, sol.coef)
-        if gain > tol:
-            bad.append(f"labelled swap-optimal but a swap gains {gain:.3g} (tol {tol:.3g})")
+        tol_label = label_tolerance(problem, sol.coef)
+        if gain > tol_label:
+            bad.append(f"labelled swap-optimal but a swap gains {gain:.3g} (tol {tol_label:.3g})")
     return bad

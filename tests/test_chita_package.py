@@ -35,6 +35,8 @@ TORCH = [
     "make_permanent",
     "default_solver",
     "load_masks",
+    "prune_gradually",
+    "recalibrate_batchnorm",
     "prune_layerwise",
     "LayerwiseReport",
 ]

@@ -284,3 +284,14 @@ def test_issue13_saved_fuzz_failures(spec):
         warnings.simplefilter("error", RuntimeWarning)
         bad = check_case(spec)
     assert not bad, bad
+
+
+def test_enumeration_scores_near_collinear_supports_exactly():
+    """Fuzz case 52903: columns differing by 1e-9 (ridge 0). The Gram scores cannot tell them
+    from exact copies, so the enumeration once returned F = 0.490 for an optimum of 0.0687."""
+    spec = CaseSpec(8, 13, 4, "float64", "C", "near_collinear", 0.0, True, 1930100816)
+    problem = spec.build()
+    sol = EnumerationSolver().solve(problem)
+    f_opt = enumeration_optimum(problem)
+    assert abs(sol.objective - f_opt) <= objective_tolerance(problem, sol.coef)
+    assert sol.optimality == "certified"

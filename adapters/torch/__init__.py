@@ -11,8 +11,11 @@ from .._require import require_torch
 
 require_torch()
 
+from .batchnorm import recalibrate_batchnorm  # noqa: E402
 from .flops import flop_costs  # noqa: E402
+from .gradual import GradualReport, GradualStep, gradual_schedule, prune_gradually  # noqa: E402
 from .layerwise import LayerRecord, LayerwiseReport, prune_layerwise  # noqa: E402
+from .mask_enforcer import MaskEnforcer  # noqa: E402
 from .mask_io import load_masks, save_masks  # noqa: E402
 from .masks import MASK_MODES, make_permanent  # noqa: E402
 from .per_sample_grads import conv_grad_sample, linear_grad_sample  # noqa: E402
@@ -25,18 +28,24 @@ __all__ = [
     "METHODS",
     "SCOPES",
     "default_solver",
+    "GradualReport",
+    "GradualStep",
     "flop_costs",
     "LayerRecord",
     "LayerStats",
     "LayerwiseReport",
+    "MaskEnforcer",
     "PruneReport",
     "StageRecord",
     "conv_grad_sample",
     "linear_grad_sample",
     "load_masks",
     "make_permanent",
+    "gradual_schedule",
     "prune",
+    "prune_gradually",
     "prune_layerwise",
+    "recalibrate_batchnorm",
     "resolve_targets",
     "save_masks",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 from sparse_regression import SparseProblem
 from sparse_regression.linalg import column_sq_norms, matvec
 
+from .batchnorm import project_channel_scale
 from .block_mode import BlockCombiner
 from .fisher import GradientMode, build_matrix, progress_bar, segments
 from .planning import ProblemRange
@@ -51,6 +52,8 @@ class GroupJob:
     #: FALCON: per-weight MACs over [lo, hi) and each problem's MAC budget (None: no budget).
     costs: np.ndarray | None = None
     budgets: list | None = None
+    #: BN-aware Fisher: targets (indices) whose channel-scale directions are projected out
+    bn_targets: list = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,19 @@ def _summary(sol) -> dict:
     }
 
 
+def _project_bn_scales(A: np.ndarray, job: GroupJob) -> None:
+    """BN-aware Fisher (:func:`.batchnorm.project_channel_scale`) on the group's columns."""
+    for i in job.bn_targets:
+        a, b = job.slices[i]
+        s, e = max(a, job.lo), min(b, job.hi)
+        if s >= e:
+            continue
+        w_t = np.zeros(b - a)
+        w_t[s - a : e - a] = job.w[s - job.lo : e - job.lo]
+        cols = A[:, s - job.lo : e - job.lo]
+        project_channel_scale(cols, w_t, job.targets[i].shape, (s - a, e - a))
+
+
 def solve_group(job: GroupJob) -> GroupResult:
     """Build the group's A (n x (hi - lo), float32), solve each problem from the magnitude
     start with ``w_ref = w``; block mode: ridge relative to each block's own curvature."""
@@ -106,6 +122,7 @@ def solve_group(job: GroupJob) -> GroupResult:
             hi - lo,
             bar.update,
         )
+    _project_bn_scales(A, job)
     col_sq = column_sq_norms(A)  # sets the ridge scale and reads every entry of A
     if not np.all(np.isfinite(col_sq)):
         raise ValueError(

@@ -29,8 +29,10 @@ import torch
 from torch import nn
 
 from sparse_regression import IHTSolver
+from sparse_regression.threads import resolve_n_jobs
 
 from .allocation import n_zeros, stage_sparsities, topk_mask
+from .batchnorm import batchnorm_layers, bn_scale_targets, recalibrate_batchnorm
 from .executors import EXECUTORS, require_ray
 from .fisher import collect_samples
 from .flops import flop_costs, knapsack_mask, resolve_flop_budget
@@ -56,7 +58,7 @@ CHITA_PP_STAGES = 8
 SCOPES = ("global", "layer")
 
 
-def default_solver(local_search: bool = True, random_state=None) -> IHTSolver:
+def default_solver(local_search: bool = True, random_state=None, n_jobs=None) -> IHTSolver:
     """The core solver with the pruner's settings.
 
     IHT with line search from the magnitude start and exact backsolves (the active set is off:
@@ -65,7 +67,8 @@ def default_solver(local_search: bool = True, random_state=None) -> IHTSolver:
     n-dimensional Woodbury space; see docs/algorithms.md): it lowers the objective further and
     measurably raises accuracy at high sparsity (docs/pruning.md). ``prune`` asks for it when it
     solves one problem once (one stage, no blocks); multi-stage (chita++) and block-mode prunes
-    keep to IHT to stay fast. Pass ``solver=sparse_regression.IHTSolver(...)`` for other
+    keep to IHT to stay fast. ``n_jobs``: threads of the core's kernels (None: 1, -1: all
+    cores; see docs/threads.md). Pass ``solver=sparse_regression.IHTSolver(...)`` for other
     settings.
     """
     return IHTSolver(
@@ -74,6 +77,7 @@ def default_solver(local_search: bool = True, random_state=None) -> IHTSolver:
         swap_rounds=1,
         # prune() is deterministic unless a random_state is given: seed the perturbations too
         random_state=0 if random_state is None else random_state,
+        n_jobs=n_jobs,
     )
 
 
@@ -163,6 +167,21 @@ def _check_args(
             raise ValueError(message)
 
 
+def _want_recalibration(model, data, recalibrate_bn, bn_aware) -> bool:
+    if bn_aware is not None and not isinstance(bn_aware, bool):
+        raise ValueError(f"bn_aware must be None, True or False, got {bn_aware!r}.")
+    if recalibrate_bn is None:
+        return data is not None and bool(batchnorm_layers(model))
+    if not isinstance(recalibrate_bn, bool):
+        raise ValueError(f"recalibrate_bn must be None, True or False, got {recalibrate_bn!r}.")
+    if recalibrate_bn and data is None:
+        raise ValueError(
+            "recalibrate_bn=True needs data (training inputs to re-estimate the BatchNorm "
+            "statistics); pass data or recalibrate_bn=False."
+        )
+    return recalibrate_bn
+
+
 def _device(model):
     for p in model.parameters():
         return p.device
@@ -194,6 +213,9 @@ def prune(
     progress: bool = True,
     random_state=None,
     executor: str = "serial",
+    recalibrate_bn: bool | None = None,
+    bn_aware: bool | None = None,
+    n_jobs: int | None = None,
 ) -> PruneReport:
     """Prune ``model`` to ``sparsity`` by CHITA (L0-constrained least squares on the empirical
     Fisher), CHITA++ (multi-stage) or global magnitude pruning.
@@ -202,6 +224,8 @@ def prune(
     weights become zero (per target for ``scope="layer"``); the model's weights and masks are
     written back per ``mask_mode``; the returned :class:`PruneReport` has the masks, the
     per-layer table, objectives and timings. On any error the model is left as it was.
+    ``n_jobs`` sets the threads of the default solver's kernels (scikit-learn's convention:
+    None means 1, -1 all cores; the masks do not depend on it beyond float rounding).
 
     FLOP budgets (FALCON): ``flop_budget`` is a float in (0, 1] (fraction of the targets' dense
     multiply-adds per sample kept) or an int (absolute MACs). Per-weight costs come from
@@ -218,6 +242,14 @@ def prune(
     ``executor="ray"`` runs the independent group solves of block mode (each group's slice of
     the Fisher and its solves) as Ray tasks, with results identical to ``"serial"``
     (``adapters/torch/executors.py``; needs ``chita[ray]``).
+
+    ``recalibrate_bn`` (default: on when the model has BatchNorm layers and ``data`` is given)
+    re-estimates the BN running statistics on ``data`` after pruning
+    (:func:`recalibrate_batchnorm`); ``report.bn_samples`` says how many inputs it used. With
+    it, CHITA++ also recalibrates between stages, so each stage's Fisher is taken at the
+    recalibrated network. ``bn_aware`` (default: on for chita/chita++ when a target feeds a BN
+    layer) projects each such output channel's scale direction out of the per-sample gradients
+    (the network is scale-invariant per channel once BN is recalibrated; docs/batchnorm.md).
     """
     t_start = time.perf_counter()
     if executor not in EXECUTORS:
@@ -237,6 +269,9 @@ def prune(
         progress=progress,
         flop_budget=flop_budget,
     )
+    recal = _want_recalibration(model, data, recalibrate_bn, bn_aware)
+    bn_seed = 0 if random_state is None else random_state
+    resolve_n_jobs(n_jobs)  # ValueError naming n_jobs before anything is touched
     sparsity_given = sparsity is not None
     sparsity = float(sparsity) if sparsity_given else 0.0
     if stages is None and method in ("chita++", "falcon++"):
@@ -273,13 +308,13 @@ def prune(
             sched = [0.0] * stages
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     if solver is None:
-        solver = default_solver(stages == 1 and block_size is None, random_state)
+        solver = default_solver(stages == 1 and block_size is None, random_state, n_jobs)
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
     notes: list[str] = []
     history: list[StageRecord] = []
-    n_used, peak_bytes, n_holdout = 0, 0, 0
+    n_used, peak_bytes, n_holdout, bn_samples, bn_names = 0, 0, 0, 0, []
     try:
         w = flat_weights(tlist)
         if method == "magnitude" and costs is not None:
@@ -314,6 +349,10 @@ def prune(
             groups, peak_bytes = plan_groups(
                 problems, ks0, n_used, limit, block_mode, max(p.size for p in problems)
             )
+            bn_idx = [] if bn_aware is False else bn_scale_targets(model, tlist, batches[0][0][:2])
+            if bn_aware and not bn_idx:
+                notes.append("bn_aware: no target feeds a BatchNorm layer; nothing projected")
+            bn_names = [tlist[i].name for i in bn_idx]
             ctx = StageContext(
                 model=model,
                 targets=tlist,
@@ -334,6 +373,12 @@ def prune(
                 cardinality=sparsity_given,
                 holdout=holdout,
                 executor=executor,
+                bn_targets=list(bn_idx),
+                between_stages=(
+                    (lambda: recalibrate_batchnorm(model, data, random_state=bn_seed))
+                    if recal
+                    else None
+                ),
             )
             history, w, mask = run_stages(ctx, w, sched)
             for rec in history:
@@ -346,6 +391,17 @@ def prune(
             values[t.name] = torch.from_numpy(w[a:b]).reshape(t.shape)
         write_back(tlist, values, masks, mask_mode)
         times["writeback"] = time.perf_counter() - t0
+        if recal:
+            t0 = time.perf_counter()
+            try:
+                bn_samples = recalibrate_batchnorm(model, data, random_state=bn_seed)
+            except ValueError as exc:  # e.g. a one-shot iterator already read for the Fisher
+                if recalibrate_bn:
+                    raise
+                notes.append(f"recalibrate_bn skipped: {exc}")
+            times["recalibrate_bn"] = time.perf_counter() - t0
+            if bn_samples == 0 and not any(n.startswith("recalibrate_bn") for n in notes):
+                notes.append("recalibrate_bn: the model has no BatchNorm layer; nothing done")
     except BaseException:
         snapshot.restore()
         raise
@@ -375,4 +431,6 @@ def prune(
         flop_budget=None if costs is None else float(flop_sched[-1]),
         n_samples_requested=None if method == "magnitude" else n_samples,
         n_holdout=n_holdout,
+        bn_samples=bn_samples,
+        bn_aware_targets=bn_names,
     )

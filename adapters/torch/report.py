@@ -103,7 +103,12 @@ class PruneReport:
     history : list[StageRecord]
         One record per stage.
     times : dict[str, float]
-        Seconds spent on ``gradients`` (building A), ``solve``, ``writeback`` and ``total``.
+        Seconds spent on ``gradients`` (building A), ``solve``, ``writeback``,
+        ``recalibrate_bn`` (when done) and ``total``.
+    bn_samples : int
+        Inputs used to re-estimate the BatchNorm statistics after pruning (0: not done).
+    bn_aware_targets : list[str]
+        Targets whose channel-scale directions were projected out of the Fisher (``bn_aware``).
     """
 
     method: str
@@ -121,6 +126,12 @@ class PruneReport:
     first_order: bool = False
     matrix_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    bn_samples: int = 0
+    bn_aware_targets: list[str] = field(default_factory=list)
+
+    @property
+    def bn_recalibrated(self) -> bool:
+        return self.bn_samples > 0
     flop_budget: float | None = None
     #: Samples requested (``n_samples``), and the size of the reality check's held-out slice.
     n_samples_requested: int | None = None
@@ -227,6 +238,8 @@ class PruneReport:
                     f"{h.actual_change:>13.4g}  {h.predicted_change:>10.4g}"
                 )
         t = self.times
+        if self.bn_samples:
+            lines.append(f"BatchNorm statistics re-estimated on {self.bn_samples} inputs")
         lines.append(
             "time: "
             + ", ".join(f"{k} {t.get(k, 0.0):.3f}s" for k in ("gradients", "solve", "writeback"))
@@ -266,6 +279,8 @@ class PruneReport:
             "objective_magnitude": self.objective_magnitude,
             "objective": self.objective,
             "matrix_bytes": self.matrix_bytes,
+            "bn_samples": self.bn_samples,
+            "bn_aware_targets": list(self.bn_aware_targets),
             "flop_budget": self.flop_budget,
             "macs_dense": self.macs_dense,
             "macs_kept": self.macs_kept,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -61,6 +61,10 @@ class StageContext:
     costs: np.ndarray | None = None
     flop_schedule: list[float] | None = None
     cardinality: bool = True
+    #: indices of targets feeding a BN layer: their channel-scale directions leave A
+    bn_targets: list[int] = field(default_factory=list)
+    #: called between stages (BN recalibration), so the next Fisher sees the recalibrated net
+    between_stages: Callable[[], object] | None = None
 
     @property
     def n_samples(self) -> int:
@@ -95,6 +99,8 @@ def run_stages(ctx: StageContext, w: np.ndarray, schedule) -> tuple[list, np.nda
         records.append(rec)
         if t_idx < len(schedule):
             set_flat_weights(ctx.targets, w, ctx.slices)
+            if ctx.between_stages is not None:
+                ctx.between_stages()
     return records, w, mask
 
 
@@ -173,6 +179,7 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
                 t_idx=t_idx,
                 costs=None if ctx.costs is None else ctx.costs[lo:hi],
                 budgets=[budgets[i] for i in g],
+                bn_targets=ctx.bn_targets,
             )
 
     results = run_groups(jobs(), ctx.executor)

@@ -444,9 +444,8 @@ def swap_search(
             )
             wS_new, f_new = exact(S_new)
             if not f_new < f - tol_abs:
-                # The score said "improves" but the exact refit disagrees: the remaining gains
-                # are below the numerical resolution. Stop here.
-                swap_optimal = True
+                # The score said "improves" but the exact refit disagrees. Other moves may still
+                # improve: no label here (``swap_check.check_swaps`` decides).
                 break
         row = gram.get([j])[0]
         if r is None:

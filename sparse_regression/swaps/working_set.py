@@ -11,9 +11,8 @@ the exact gain of *adding* ``j`` (``s_j`` the squared norm of ``a~_j`` orthogona
 support), by Cauchy-Schwarz on the swap score of :mod:`local_search`. So after each round on
 ``W`` one full gradient and the orthogonal norms of all columns either certify that no single
 swap or addition anywhere improves F (the point is swap-optimal over all ``p`` columns) or
-name the columns to bring into ``W`` for the next round. (``solve`` reports its result as
-"stationary" even then: the check rarely passes at the sizes this search is used for; see
-docs/algorithms.md, section 4c.)
+name the columns to bring into ``W`` for the next round. ``solve`` labels a certified result
+"swap-optimal" (docs/algorithms.md, section 4c).
 
 The orthogonal norms cost one ``n x n`` factorisation and an ``O(n^2 p)`` triangular solve when
 ``ridge > 0`` and the support is large (``s_j = ridge (1 + a_j^T K^-1 a_j)``,
