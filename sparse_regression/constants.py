@@ -279,3 +279,8 @@ KNAPSACK_MAX_EVALS = 20000
 PROJECTION_MAX_EVALS = 2000
 #: Step sizes probed by the budgeted IHT, as multiples of the Cauchy step along -g.
 BUDGETED_STEP_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+# ------------------------------------------------------------ gradual pruning (gradual.py)
+#: Weight decay of the default fine-tuning optimizer (SGD, Nesterov momentum 0.9, lr 0.01):
+#: the usual value for small conv nets and MLPs; users with their own recipe pass ``optimizer``.
+GRADUAL_WEIGHT_DECAY = 1e-4

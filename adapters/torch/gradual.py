@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sparse_regression.constants import GRADUAL_WEIGHT_DECAY
+
 from .allocation import SCHEDULES
 from .mask_enforcer import MaskEnforcer
 from .pruner import FLOP_METHODS, METHODS, prune
@@ -140,8 +142,10 @@ def _check(name, value, lo=0, integer=True):
 
 def _batches(data, epoch: int, batch_size: int, seed: int):
     """Training batches of one epoch: tensors are shuffled by a generator seeded per epoch."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(
-        isinstance(t, torch.Tensor) for t in data
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(t, torch.Tensor) for t in data)
     ):
         X, Y = data
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -154,7 +158,9 @@ def _batches(data, epoch: int, batch_size: int, seed: int):
 
 
 def _default_optimizer(params):
-    return torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4, nesterov=True)
+    return torch.optim.SGD(
+        params, lr=0.01, momentum=0.9, weight_decay=GRADUAL_WEIGHT_DECAY, nesterov=True
+    )
 
 
 def prune_gradually(
