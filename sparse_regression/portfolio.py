@@ -74,6 +74,8 @@ def portfolio_search(
             w0, f0 = screening_start(q, k)
         else:
             raise ValueError(f"starts: unknown start {name!r}; choose from {STARTS}.")
+        if name != "iht":
+            f0 = q.value(w0)  # every start is compared on F recomputed from its residual
         sw = descend(w0, f0)
         start_objectives[name] = sw.objective
         if log is not None:

@@ -139,7 +139,12 @@ def splicing_start(
                 best_f, best = f_new, (S_new, wS)
         if best is None:
             break
-        w = np.zeros(p)
-        w[best[0]] = best[1]
-        f = best_f
+        w_new = np.zeros(p)
+        w_new[best[0]] = best[1]
+        # F from the residual: the backsolve's own value can disagree on degenerate supports
+        # (zero or duplicated columns with |S| > n), and a start must never claim a lower F.
+        f_new = q.value(w_new)
+        if not f_new < f:
+            break
+        w, f = w_new, f_new
     return w, f

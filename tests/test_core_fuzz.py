@@ -276,6 +276,9 @@ _SAVED_FAILURES = [
     CaseSpec(40, 60, 59, "float64", "F", "none", 0.0, False, 1854099054),
     CaseSpec(16, 22, 3, "float64", "C", "rank_one", 1e-08, True, 421255895),
     CaseSpec(17, 24, 18, "float32", "C", "scaled_columns_1e6", 1e-08, False, 1404641322),
+    # fuzz case 67202: zero columns, k > n; the splicing start claimed F = 3e-29 for a point
+    # with F = 1.89 (its backsolve value), and the portfolio kept it over an exact IHT point
+    CaseSpec(20, 27, 23, "float64", "F", "zero_columns", 0.0, True, 95320019),
 ]
 
 
