@@ -132,12 +132,19 @@ def _commit() -> str:
 def merge(paths, out: Path) -> int:
     """One result from runs over disjoint index ranges (e.g. one per CPU core)."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
+    for part in parts:
+        if "ranges" not in part:
+            part["ranges"] = [[part["start"], part["start"] + part["cases_run"]]]
+    ranges = sorted(r for p in parts for r in p["ranges"])
+    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+        if start < end:
+            raise SystemExit(f"--merge: the runs overlap (cases {start}..{end - 1} twice)")
     stats = collections.Counter()
     for part in parts:
         stats.update(part["stats"])
     merged = {
         "cases_requested": sum(p["cases_requested"] for p in parts),
-        "ranges": [[p["start"], p["start"] + p["cases_run"]] for p in parts],
+        "ranges": ranges,
         "cases_run": sum(p["cases_run"] for p in parts),
         "failures": [f for p in parts for f in p["failures"]],
         "n_failures": sum(len(p["failures"]) for p in parts),

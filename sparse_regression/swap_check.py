@@ -118,14 +118,18 @@ def check_swaps(
     rows = max(1, _BLOCK // max(p, 1))
     for lo in range(0, s, rows):
         hi = min(s, lo + rows)
-        T = Z[lo:hi] * inv_root[lo:hi, None]
-        den = s_out[None, :] + T * T
-        valid = ok[None, :] & (den > _EPS_COLLINEAR * scale[None, :])
-        num = beta[lo:hi, None] * T - g[None, :]
-        # entries of columns outside ``valid`` may overflow (scaled columns, tiny ridge); they
-        # are discarded below, and a valid -inf is re-checked by an exact backsolve
+        # float64 scores whatever A's dtype: float32 Gram rows of columns scaled by 1e6
+        # overflow in T * T (fuzz case 98715)
+        T = np.asarray(Z[lo:hi], dtype=np.float64) * inv_root[lo:hi, None]
+        with np.errstate(over="ignore"):
+            den = s_out[None, :] + T * T
+        valid = ok[None, :] & np.isfinite(den) & (den > _EPS_COLLINEAR * scale[None, :])
+        # entries may overflow (scaled columns, tiny ridge): non-finite scores are discarded
+        # below, and every kept candidate is re-checked by an exact backsolve
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            num = beta[lo:hi, None] * T - g[None, :]
             delta = 0.5 * beta[lo:hi, None] ** 2 - 0.5 * num * num / den
+        valid &= ~np.isnan(delta)
         delta[~valid] = np.inf
         if delta.size:
             best = max(best, -float(delta.min()))

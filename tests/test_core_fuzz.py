@@ -279,6 +279,8 @@ _SAVED_FAILURES = [
     # fuzz case 67202: zero columns, k > n; the splicing start claimed F = 3e-29 for a point
     # with F = 1.89 (its backsolve value), and the portfolio kept it over an exact IHT point
     CaseSpec(20, 27, 23, "float64", "F", "zero_columns", 0.0, True, 95320019),
+    # fuzz case 98715: float32 Gram rows of 1e6-scaled columns overflowed in the swap check
+    CaseSpec(16, 52, 17, "float32", "F", "scaled_columns_1e6", 1e-08, False, 523259187),
 ]
 
 
