@@ -60,6 +60,11 @@ def portfolio_search(
         counts["n_adds"] += sw.n_adds
         return sw
 
+    def true_value(w_new, f_claimed):
+        """F from the residual: a backsolve's own value can be off on scaled or degenerate
+        supports (fuzz cases 67202, 149433), and the incumbent must never get worse."""
+        return q.value(w_new) if w_new is not None else f_claimed
+
     best_w, best_f = None, np.inf
     for name in starts:
         if name == "iht":
@@ -77,6 +82,7 @@ def portfolio_search(
         if name != "iht":
             f0 = q.value(w0)  # every start is compared on F recomputed from its residual
         sw = descend(w0, f0)
+        sw.objective = true_value(sw.coef, sw.objective)
         start_objectives[name] = sw.objective
         if log is not None:
             log(f"start {name}: F={f0:.8g} -> {sw.objective:.8g} after {sw.n_swaps} swaps")
@@ -95,9 +101,17 @@ def portfolio_search(
         check = check_swaps(q, k, best_w, best_f, gram=gram)
         nxt = check.improved
         if nxt is not None:
+            nxt = (nxt[0], true_value(*nxt))
+            if not nxt[1] < best_f:
+                nxt = None
+        if nxt is not None:
             n_checked_moves += 1
         elif splicing and check.g is not None:
             nxt = splice(q, k, check, best_f)
+            if nxt is not None:
+                nxt = (nxt[0], true_value(*nxt))
+                if not nxt[1] < best_f:
+                    nxt = None
             if nxt is not None:
                 n_spliced += 1
         if nxt is None and perturbation_rounds and not perturbed:
@@ -107,21 +121,24 @@ def portfolio_search(
             )
             info["perturbation_rounds"] = perturbation_rounds
             info["perturbation_improvements"] = len(imp)
-            if imp:
+            f2 = true_value(w2, f2)
+            if imp and f2 < best_f:
                 best_w, best_f = w2, f2
                 incumbents.extend(imp)
                 continue
         if nxt is None:
             break
         sw = descend(nxt[0], nxt[1])
-        best_w, best_f = sw.coef, sw.objective
+        f_sw = true_value(sw.coef, sw.objective)
+        best_w, best_f = (sw.coef, f_sw) if f_sw < nxt[1] else nxt
         incumbents.append(best_f)
         if log is not None:
             log(f"polish: F={best_f:.8g}")
     else:
         check = check_swaps(q, k, best_w, best_f, gram=gram)
-        if check.improved is not None:
-            best_w, best_f = check.improved
+        if check.improved is not None and true_value(*check.improved) < best_f:
+            best_w = check.improved[0]
+            best_f = true_value(*check.improved)
             incumbents.append(best_f)
             check = check_swaps(q, k, best_w, best_f, gram=gram)
     info.update(counts)

@@ -281,6 +281,9 @@ _SAVED_FAILURES = [
     CaseSpec(20, 27, 23, "float64", "F", "zero_columns", 0.0, True, 95320019),
     # fuzz case 98715: float32 Gram rows of 1e6-scaled columns overflowed in the swap check
     CaseSpec(16, 52, 17, "float32", "F", "scaled_columns_1e6", 1e-08, False, 523259187),
+    # fuzz case 149433: A scaled 1e-6, k > n; an exact-check move's backsolve value (7e-37) hid
+    # a point with F = 1.2e-8 and the portfolio took it over its incumbent
+    CaseSpec(10, 24, 11, "float64", "F", "scaled_A_1e-6", 0.0, True, 1184587484),
 ]
 
 
