@@ -284,6 +284,10 @@ _SAVED_FAILURES = [
     # fuzz case 149433: A scaled 1e-6, k > n; an exact-check move's backsolve value (7e-37) hid
     # a point with F = 1.2e-8 and the portfolio took it over its incumbent
     CaseSpec(10, 24, 11, "float64", "F", "scaled_A_1e-6", 0.0, True, 1184587484),
+    # fuzz cases 202456, 204399: near-collinear columns; the IHT start's recomputed value sat
+    # above the value its history held
+    CaseSpec(38, 35, 14, "float64", "C", "near_collinear", 0.0, True, 1456161202),
+    CaseSpec(29, 8, 3, "float32", "C", "near_collinear", 0.0, True, 1395287875),
 ]
 
 
