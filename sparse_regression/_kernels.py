@@ -366,8 +366,9 @@ def max_preserving_step(w, g, in_support):
 
 
 # ---------------------------------------------------------------------------- swap scores
-def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
+def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps, costs, row_cost, room):
     nrow, p = Z.shape
+    budgeted = costs.shape[0] > 0  # else no cost filter (row_cost and room unused)
     # delta < 0  <=>  g^2 - 2 beta T g > beta^2 s, with |T| <= t_j = ||P_S a~_j||
     # (t_j^2 = scale_j - s_j). So no column can improve row r once
     # |beta_r| >= max_j |g_j| (t_j + sqrt(scale_j)) / s_j: such rows are skipped (exact).
@@ -385,6 +386,7 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
         br = beta[r]
         if abs(br) >= beta_crit:
             continue
+        limit = room + row_cost[r] if budgeted else 0.0
         ir = inv_root[r]
         base = 0.5 * br * br
         best = 0.0
@@ -392,6 +394,8 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
         for j in range(p):
             if in_support[j] or not scale[j] > 0.0:
                 continue  # a zero column never enters
+            if budgeted and costs[j] > limit:
+                continue  # j does not fit the budget in place of row r
             t = Z[r, j] * ir
             den = s_out[j] + t * t
             if not den > eps * scale[j]:
@@ -415,9 +419,12 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
 
 
 _best_swap = _jit_pair(_best_swap_impl)
+_NO_COSTS = np.zeros(0)
 
 
-def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
+def best_swap(
+    Z, inv_root, beta, gout, s_out, scale, in_support, eps, costs=None, row_cost=None, room=0.0
+):
     """Best single swap from precomputed quantities (see ``local_search``).
 
     For ``i`` in the support (row ``r`` of ``Z = M^-1 H``) and ``j`` outside it, with
@@ -430,8 +437,15 @@ def best_swap(Z, inv_root, beta, gout, s_out, scale, in_support, eps):
     Columns with ``s_j + T^2 <= eps * scale_j`` (numerically in the span of the rest, the
     tolerance relative to the column's own squared norm ``scale_j``) and zero columns are
     skipped: no pivot below the tolerance is ever divided by.
+
+    With ``costs`` (FALCON), column ``j`` may replace row ``r`` only if
+    ``costs[j] <= room + row_cost[r]`` (``room``: the budget minus the support's cost).
     """
-    return _pick(_best_swap, Z.size)(Z, inv_root, beta, gout, s_out, scale, in_support, eps)
+    if costs is None:
+        costs, row_cost = _NO_COSTS, _NO_COSTS
+    return _pick(_best_swap, Z.size)(
+        Z, inv_root, beta, gout, s_out, scale, in_support, eps, costs, row_cost, float(room)
+    )
 
 
 def _swap_gradient_impl(H, Z, wS, Atb, ref_term, scale, nt):
@@ -477,14 +491,15 @@ def sym_rank1_update(M, s, alpha, x):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def best_add(gout, s_out, scale, in_support, eps):
-    """Best single addition: the decrease ``g_j^2 / (2 s_j)`` with ``s_j`` the squared norm of
-    column j's part orthogonal to the support. Returns (j, delta) with delta <= 0."""
+def _best_add(gout, s_out, scale, in_support, eps, costs, room):
     p = gout.shape[0]
+    budgeted = costs.shape[0] > 0
     best = 0.0
     bj = -1
     for j in range(p):
         if in_support[j] or not scale[j] > 0.0:
+            continue
+        if budgeted and costs[j] > room:
             continue
         den = s_out[j]
         if not den > eps * scale[j]:
@@ -494,6 +509,15 @@ def best_add(gout, s_out, scale, in_support, eps):
             best = d
             bj = j
     return bj, best
+
+
+def best_add(gout, s_out, scale, in_support, eps, costs=None, room=0.0):
+    """Best single addition: the decrease ``g_j^2 / (2 s_j)`` with ``s_j`` the squared norm of
+    column j's part orthogonal to the support. Returns (j, delta) with delta <= 0. With
+    ``costs``, only columns with ``costs[j] <= room`` are considered."""
+    return _best_add(
+        gout, s_out, scale, in_support, eps, _NO_COSTS if costs is None else costs, float(room)
+    )
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)

@@ -29,7 +29,6 @@ PARALLEL_MIN_WORK_BY_KERNEL = {
         "rows_axpy_idx",
         "rows_sq",
         "best_swap",
-        "best_swap_budget",
         "swap_gradient",
     )
 }

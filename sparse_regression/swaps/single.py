@@ -30,7 +30,6 @@ import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
-from .._budget_kernels import best_add_budget, best_swap_budget
 from ..backsolve import backsolve_support
 from ..constants import (
     BUDGET_RTOL,
@@ -397,35 +396,19 @@ def swap_search(
         if costs is not None:
             room = budget - float(costs[Sarr].sum()) + BUDGET_RTOL * max(abs(budget), 1.0)
         if s < k:
-            if costs is None:
-                j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL)
-            else:
-                j, delta = best_add_budget(
-                    g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL, costs, room
-                )
+            budget_args = {} if costs is None else dict(costs=costs, room=room)
+            j, delta = K.best_add(g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL, **budget_args)
             if j >= 0 and delta < -tol_abs:
                 move = (None, int(j))
         if move is None and s:
             inv_root = 1.0 / np.sqrt(np.maximum(np.diag(state.Minv[:s, :s]), tiny))
             beta = wS * inv_root
-            if costs is None:
-                r, j, delta = K.best_swap(
-                    Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL
-                )
-            else:
-                r, j, delta = best_swap_budget(
-                    Z,
-                    inv_root,
-                    beta,
-                    g,
-                    s_out,
-                    scale,
-                    in_support,
-                    SWAP_COLLINEAR_RTOL,
-                    costs,
-                    costs[Sarr],
-                    room,
-                )
+            budget_args = {}
+            if costs is not None:
+                budget_args = dict(costs=costs, row_cost=costs[Sarr], room=room)
+            r, j, delta = K.best_swap(
+                Z, inv_root, beta, g, s_out, scale, in_support, SWAP_COLLINEAR_RTOL, **budget_args
+            )
             if r >= 0 and delta < -tol_abs:
                 move = (int(r), int(j))
         if move is None:
