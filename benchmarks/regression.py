@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _baselines import plain_iht  # noqa: E402
+from _baselines import plain_iht, run_abess, run_omp  # noqa: E402
 
 from sparse_regression import SparseProblem, backsolve, make_correlated_regression, solve  # noqa: E402
 
@@ -51,22 +50,6 @@ def best_time(fn, repeats):
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
-
-
-def run_abess(X, y, k):
-    from abess.linear import LinearRegression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = LinearRegression(support_size=[k], fit_intercept=False).fit(X, y)
-    return np.flatnonzero(model.coef_)
-
-
-def run_omp(X, y, k):
-    from sklearn.linear_model import OrthogonalMatchingPursuit
-
-    model = OrthogonalMatchingPursuit(n_nonzero_coefs=k, fit_intercept=False).fit(X, y)
-    return np.flatnonzero(model.coef_)
 
 
 def run_instance(cfg, seed, repeats):

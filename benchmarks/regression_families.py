@@ -35,7 +35,6 @@ import platform
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _baselines import plain_iht  # noqa: E402
+from _baselines import plain_iht, run_abess, run_l0bnb, run_omp, run_skscope  # noqa: E402
 
 from sparse_regression import SparseProblem, backsolve, solve  # noqa: E402
 from sparse_regression.datasets import (  # noqa: E402
@@ -100,53 +99,6 @@ def timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
-
-
-def run_abess(X, y, k):
-    from abess.linear import LinearRegression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = LinearRegression(support_size=[k], fit_intercept=False).fit(X, y)
-    return np.flatnonzero(model.coef_)
-
-
-def run_omp(X, y, k):
-    from sklearn.linear_model import OrthogonalMatchingPursuit
-
-    model = OrthogonalMatchingPursuit(n_nonzero_coefs=k, fit_intercept=False).fit(X, y)
-    return np.flatnonzero(model.coef_)
-
-
-def run_skscope(X, y, k):
-    import jax
-    import jax.numpy as jnp
-
-    jax.config.update("jax_enable_x64", True)
-    from skscope import ScopeSolver
-
-    Xj, yj = jnp.asarray(X), jnp.asarray(y)
-
-    def f(params):
-        r = yj - Xj @ params
-        return 0.5 * jnp.dot(r, r)
-
-    sol = ScopeSolver(X.shape[1], k, sample_size=X.shape[0]).solve(f, jit=True)
-    return np.flatnonzero(np.asarray(sol))
-
-
-def run_l0bnb(X, y, k):
-    np.inf = np.inf  # l0bnb 1.0.0 predates NumPy 2, which removed this alias
-    import l0bnb
-
-    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-        sols = l0bnb.fit_path(
-            X, y, lambda_2=1e-3, max_nonzeros=k, intercept=False, time_limit=2, gap_tol=0.05
-        )
-    fits = [s for s in sols if 0 < np.count_nonzero(s["B"]) <= k]
-    if not fits:
-        return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(max(fits, key=lambda s: np.count_nonzero(s["B"]))["B"])
 
 
 def run_instance(cell, seed, *, with_threads):
