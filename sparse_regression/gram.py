@@ -106,6 +106,8 @@ class LayerProblem:
         self.Hd[np.diag_indices_from(self.Hd)] += self.ridge
         self._inv = None
         self._eig = None
+        self._target = None
+        self._dense_energy = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -128,6 +130,23 @@ class LayerProblem:
             self._eig = (np.maximum(lam, 0.0), Q)
         return self._eig
 
+    @property
+    def target(self) -> np.ndarray:
+        """``W_bar Hd`` (cached): the right-hand side of every row's normal equations."""
+        if self._target is None:
+            self._target = self.W_bar @ self.Hd
+        return self._target
+
+    def dense_energy(self) -> float:
+        """``||W_bar X||_F^2 = sum_r w_bar_r^T H w_bar_r`` (cached): the relative error's
+        denominator."""
+        if self._dense_energy is None:
+            wsq = float(np.einsum("ij,ij->", self.W_bar, self.W_bar))
+            self._dense_energy = float(np.einsum("ij,ij->", self.target, self.W_bar)) - (
+                self.ridge * wsq
+            )
+        return self._dense_energy
+
     def row_objectives(self, W, rows=None) -> np.ndarray:
         """``1/2 (w_r - w_bar_r)^T Hd (w_r - w_bar_r)`` for every row (or the given ``rows``)."""
         Wb = self.W_bar if rows is None else self.W_bar[np.asarray(rows)]
@@ -141,11 +160,18 @@ class LayerProblem:
         """``(W - W_bar) Hd`` (row r: the gradient of row r's objective)."""
         return (np.asarray(W, dtype=np.float64) - self.W_bar) @ self.Hd
 
-    def relative_error(self, W) -> float:
-        """``||(W - W_bar) X||_F^2 / ||W_bar X||_F^2`` through the undamped ``H``."""
+    def relative_error(self, W, objective: float | None = None) -> float:
+        """``||(W - W_bar) X||_F^2 / ||W_bar X||_F^2`` through the undamped ``H``.
+
+        With ``objective`` (``F(W)`` already known) no product with ``H`` is needed:
+        ``||(W - W_bar) X||^2 = 2 F(W) - ridge ||W - W_bar||^2``.
+        """
         D = np.asarray(W, dtype=np.float64) - self.W_bar
-        num = float(np.einsum("ij,ij->", D @ self.H, D))
-        den = float(np.einsum("ij,ij->", self.W_bar @ self.H, self.W_bar))
+        if objective is None:
+            num = float(np.einsum("ij,ij->", D @ self.H, D))
+        else:
+            num = max(2.0 * float(objective) - self.ridge * float(np.einsum("ij,ij->", D, D)), 0.0)
+        den = self.dense_energy()
         return num / den if den > 0 else (0.0 if num == 0 else np.inf)
 
 
@@ -255,15 +281,16 @@ def cg_rows(
     """
     mask = np.asarray(mask, dtype=bool)
     Hd = problem.Hd
-    Wb = problem.W_bar if rows is None else problem.W_bar[np.asarray(rows)]
+    sel = slice(None) if rows is None else np.asarray(rows)
+    Wb, target = problem.W_bar[sel], problem.target[sel]
     M = mask.astype(np.float64)
     W = np.where(mask, Wb if W0 is None else np.asarray(W0, dtype=np.float64), 0.0)
-    R = -((W - Wb) @ Hd) * M
+    R = (target - W @ Hd) * M
     dinv = 1.0 / np.maximum(np.diag(Hd), np.finfo(float).tiny)
     Z = R * dinv
     P = Z.copy()
     rz = np.einsum("ij,ij->i", R, Z)
-    goal = rtol * np.linalg.norm(Wb @ Hd, axis=1) + np.finfo(float).tiny
+    goal = rtol * np.linalg.norm(target, axis=1) + np.finfo(float).tiny
     for _ in range(max_iter):
         if np.all(np.linalg.norm(R, axis=1) <= goal):
             break
@@ -325,7 +352,9 @@ def admm_mask(
 ) -> tuple[np.ndarray, int]:
     """Support from ADMM on ``min F(W) s.t. W = D, D in pattern`` with an increasing penalty.
 
-    Iteration (scaled dual V): ``W = (W_bar Hd + rho (D - V)) (Hd + rho I)^{-1}``,
+    Iteration (scaled dual V): ``W = (W_bar Hd + rho (D - V)) (Hd + rho I)^{-1}`` (one
+    Cholesky factor per value of rho: cheaper than an eigendecomposition for the few values
+    a run takes),
     ``D = P(W + V)``, ``V = V + W - D``. ``rho`` starts at ``rho0`` and grows
     every ``update_every`` iterations by 1.3 / 1.2 / 1.1 depending on how many mask entries
     changed (V rescaled accordingly), in the variables ``W diag(sqrt(diag Hd))`` (unit
@@ -339,12 +368,9 @@ def admm_mask(
     # |W_ij| ||X_j|| (scale-aware, like Wanda's score) and the penalty rho acts evenly.
     scale = np.sqrt(np.diag(problem.Hd))
     scale = np.where(scale > 0, scale, 1.0)
-    Hn = problem.Hd / scale[:, None] / scale[None, :]
-    lam, Q = np.linalg.eigh(Hn.astype(dtype))
-    lam = np.maximum(lam, 0.0).astype(dtype)
-    Q = Q.astype(dtype)
-    Yb = problem.W_bar * scale[None, :]
-    HW = (Yb @ Hn).astype(dtype)
+    Hn = (problem.Hd / scale[:, None] / scale[None, :]).astype(dtype)
+    factor_rho, chol = None, None
+    HW = (problem.target / scale[None, :]).astype(dtype)  # = Yb @ Hn
     W0 = problem.W_bar if W0 is None else np.asarray(W0, dtype=np.float64)
     W = (W0 * scale[None, :]).astype(dtype)
     mask = pattern_mask(np.abs(W), pattern)
@@ -355,7 +381,11 @@ def admm_mask(
     ref_mask = mask
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        W = ((HW + rho * (D - V)) @ Q / (lam + rho)) @ Q.T
+        if rho != factor_rho:  # rho changes every few iterations: one Cholesky each time
+            M = Hn.copy()
+            M[np.diag_indices_from(M)] += rho
+            chol, factor_rho = sla.cho_factor(M, lower=True, check_finite=False), rho
+        W = np.ascontiguousarray(sla.cho_solve(chol, (HW + rho * (D - V)).T, check_finite=False).T)
         Z = W + V
         mask = pattern_mask(np.abs(Z), pattern)
         D = np.where(mask, Z, 0).astype(dtype)
@@ -522,9 +552,10 @@ def solve_layer(
     stages: dict = {}
     mask, n_admm, W_admm = admm_mask(problem, pattern, rho0=rho0, max_iter=admm_iter)
     W = refit_rows(problem, mask, W_admm)
-    f = problem.row_objectives(W)
-    stages["admm"] = {"iterations": n_admm, "objective": float(f.sum())}
+    stages["admm"] = {"iterations": n_admm}
     if W_init is not None:
+        f = problem.row_objectives(W)
+        stages["admm"]["objective"] = float(f.sum())
         Wi = np.asarray(W_init, dtype=np.float64)
         if Wi.shape != W.shape:
             raise ValueError(f"W_init must have shape {W.shape}, got {Wi.shape}.")
@@ -547,11 +578,12 @@ def solve_layer(
         W, n_iht = iht_rows(problem, pattern, W, max_iter=iht_iter)
         stages["iht"] = {"iterations": n_iht, "objective": problem.objective(W)}
     mask = W != 0
+    objective = problem.objective(W)
     return LayerSolution(
         W=W,
         mask=mask,
-        objective=problem.objective(W),
-        relative_error=problem.relative_error(W),
+        objective=objective,
+        relative_error=problem.relative_error(W, objective),
         time=time.perf_counter() - t0,
         stages=stages,
     )
