@@ -99,10 +99,25 @@ def dense_grams(model, batches):
     return [(n, owners[n], grams[n]) for n in order]
 
 
+def _warm_up(methods):
+    """One small solve per method and pattern first: Numba's compiled kernels are loaded from
+    the cache on first use (~0.1 s), which would otherwise land in the first layer's time."""
+    from solvers.layerwise import prune_layer
+    from sparse_regression.gram import LayerProblem
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 64))
+    problem = LayerProblem(X @ X.T, rng.standard_normal((8, 16)))
+    for setting in SETTINGS:
+        for method in methods:
+            prune_layer(problem, _pattern(setting, problem.shape), method)
+
+
 def per_layer(model, batches, settings, methods, label, keep=None):
     from solvers.layerwise import prune_layer
     from sparse_regression.gram import LayerProblem
 
+    _warm_up(methods)
     rows = []
     for name, mod, gram in dense_grams(model, batches):
         if keep is not None and not keep(name):

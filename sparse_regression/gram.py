@@ -269,6 +269,7 @@ def cg_rows(
     *,
     max_iter: int = 100,
     rtol: float = constants.LAYERWISE_CG_RTOL,
+    product_dtype=np.float64,
 ) -> np.ndarray:
     """Minimise every row's objective on a fixed mask by batched Jacobi-preconditioned CG.
 
@@ -277,7 +278,9 @@ def cg_rows(
     the tolerance: it stops when every row's masked gradient norm is below ``rtol`` times the
     norm of ``(W_bar Hd)_r`` (or after ``max_iter`` iterations). Use it when the supports are
     too large for the Cholesky of every row (``O(rows |S|^3)``). ``rows`` as in
-    :func:`backsolve_rows`.
+    :func:`backsolve_rows`. ``product_dtype=np.float32`` runs the products ``P Hd`` in float32
+    (twice as fast; the iterates, residuals and step sizes stay float64), for a refit that
+    only needs the objective to a few digits.
     """
     mask = np.asarray(mask, dtype=bool)
     Hd = problem.Hd
@@ -291,10 +294,11 @@ def cg_rows(
     P = Z.copy()
     rz = np.einsum("ij,ij->i", R, Z)
     goal = rtol * np.linalg.norm(target, axis=1) + np.finfo(float).tiny
+    Hp = Hd.astype(product_dtype, copy=False)
     for _ in range(max_iter):
         if np.all(np.linalg.norm(R, axis=1) <= goal):
             break
-        Q = (P @ Hd) * M
+        Q = (P.astype(product_dtype) @ Hp) * M
         pq = np.einsum("ij,ij->i", P, Q)
         alpha = np.divide(rz, pq, out=np.zeros_like(rz), where=pq > 0)
         W += alpha[:, None] * P
@@ -312,7 +316,9 @@ def refit_rows(problem: LayerProblem, mask, W0=None, rows=None) -> np.ndarray:
     ``constants.LAYER_EXACT_MAX_INPUTS`` inputs, else :func:`cg_rows` from ``W0`` (optional)."""
     if problem.shape[1] <= constants.LAYER_EXACT_MAX_INPUTS:
         return backsolve_rows(problem, mask, rows=rows)
-    return cg_rows(problem, mask, W0, rows=rows, max_iter=constants.LAYER_CG_ITER)
+    return cg_rows(
+        problem, mask, W0, rows=rows, max_iter=constants.LAYER_CG_ITER, product_dtype=np.float32
+    )
 
 
 @dataclass

@@ -59,3 +59,51 @@ def test_missing_ray_names_the_extra(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     with pytest.raises(ValueError, match="executor must be one of"):
         prune(model, conv_data(20), sparsity=0.5, executor="dask", progress=False)
+
+
+def test_layerwise_ray_equals_serial():
+    """prune_layerwise(executor="ray"): one task per layer of a block, same weights and report."""
+    ray = pytest.importorskip("ray")
+    from adapters.torch import prune_layerwise
+
+    from .test_layerwise_torch import _dict_batches, _TinyEncoder
+
+    def run(executor):
+        torch.manual_seed(0)
+        model = _TinyEncoder()
+        rep = prune_layerwise(
+            model, _dict_batches(), sparsity=0.6, method="chita", executor=executor, progress=False
+        )
+        return model, rep
+
+    m_serial, r_serial = run("serial")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        m_ray, r_ray = run("ray")
+    finally:
+        ray.shutdown()
+    assert len(r_serial.layers) == 8
+    for name, p in m_serial.named_parameters():
+        assert torch.equal(p, dict(m_ray.named_parameters())[name]), name
+    for a, b in zip(r_serial.layers, r_ray.layers, strict=True):
+        assert (a.name, a.error, a.magnitude_error, a.density) == (
+            b.name,
+            b.error,
+            b.magnitude_error,
+            b.density,
+        )
+
+
+def test_layerwise_executor_is_checked_before_the_model_is_touched(monkeypatch):
+    from adapters.torch import prune_layerwise
+
+    from .test_layerwise_torch import _dict_batches, _TinyEncoder
+
+    model = _TinyEncoder()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="executor must be one of"):
+        prune_layerwise(model, _dict_batches(), sparsity=0.5, executor="dask", progress=False)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"chita\[ray\]"):
+        prune_layerwise(model, _dict_batches(), sparsity=0.5, executor="ray", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

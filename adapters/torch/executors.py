@@ -1,4 +1,5 @@
-"""Who runs the independent group solves of block mode: this process, or Ray tasks.
+"""Who runs the independent solves of block mode and of layer-wise pruning: this process, or
+Ray tasks.
 
 ``executor="serial"`` solves the groups one after another (one group's A in memory at a
 time). ``executor="ray"`` submits one Ray task per group: each task receives the model (at the
@@ -7,6 +8,10 @@ ranges, computes its own slice of the Fisher and solves its problems (:func:`.gr
 solve_group`, the code the serial path runs); the driver merges the results in group order, so
 they equal the serial ones. ``memory_limit`` then bounds each task's group: peak memory is
 about the number of concurrent tasks times one group.
+
+``prune_layerwise(..., executor="ray")`` submits one task per layer of a block
+(:func:`run_tasks`): each receives that layer's Gram matrix and weights (numpy arrays), and the
+driver applies the results in forward order.
 
 Ray is optional (``pip install "chita[ray]"``). ``prune`` uses the running Ray session when
 there is one (``ray.init(address="auto")`` or ``ray.init("ray://head:10001")`` before calling
@@ -19,7 +24,7 @@ from collections.abc import Iterator
 
 from .group_solve import GroupJob, GroupResult, solve_group
 
-__all__ = ["EXECUTORS", "require_ray", "run_groups"]
+__all__ = ["EXECUTORS", "require_ray", "run_groups", "run_tasks"]
 
 EXECUTORS = ("serial", "ray")
 
@@ -47,15 +52,30 @@ def _ray_task(model, target_names, threads, job: GroupJob) -> GroupResult:
     return solve_group(job)
 
 
+def _ray():
+    ray = require_ray()
+    if not ray.is_initialized():
+        ray.init()
+    return ray
+
+
+def run_tasks(fn, tasks: list[tuple], executor: str) -> list:
+    """``[fn(*t) for t in tasks]``, here (``"serial"``) or as Ray tasks (``"ray"``), in order.
+    ``fn`` must be a module-level function of picklable arguments."""
+    if executor == "serial" or not tasks:
+        return [fn(*t) for t in tasks]
+    ray = _ray()
+    remote = ray.remote(fn)
+    return ray.get([remote.remote(*t) for t in tasks])
+
+
 def run_groups(jobs: Iterator[GroupJob], executor: str) -> list[GroupResult]:
     """Results of every job, in the order of ``jobs``."""
     if executor == "serial":
         return [solve_group(job) for job in jobs]
-    ray = require_ray()
+    ray = _ray()
     import torch
 
-    if not ray.is_initialized():
-        ray.init()
     remote = ray.remote(_ray_task)
     jobs = list(jobs)
     if not jobs:

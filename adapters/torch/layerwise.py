@@ -31,6 +31,7 @@ from sparse_regression.constants import PATTERN_SPARSITY_ATOL
 from sparse_regression.gram import GramAccumulator, LayerProblem
 from sparse_regression.nm import NM, LayerK, RowK, parse_pattern
 
+from .executors import EXECUTORS, require_ray, run_tasks
 from .snapshot import ModelSnapshot
 from .targets import resolve_targets
 
@@ -254,6 +255,7 @@ def prune_layerwise(
     batch_size: int = 32,
     compare_magnitude: bool = True,
     method_options: dict | None = None,
+    executor: str = "serial",
     progress: bool = True,
 ) -> LayerwiseReport:
     """Prune ``model`` in place, layer by layer, to ``sparsity`` or an N:M ``pattern``.
@@ -287,7 +289,11 @@ def prune_layerwise(
     compare_magnitude : bool, default True
         Also report each layer's error under magnitude pruning (same pattern).
     method_options : dict, optional
-        Extra keyword arguments of the layer method (e.g. ``{"admm_iter": 100}`` for chita).
+        Extra keyword arguments of the layer method (e.g. ``{"admm_iter": 30}`` for chita).
+    executor : "serial" or "ray", default "serial"
+        Who runs the layer solves of a block (independent given the block's Gram matrices):
+        this process, or one Ray task per layer (``pip install "chita[ray]"``; the running
+        Ray session, else a local one). Results equal the serial path's.
 
     Returns a :class:`LayerwiseReport`; the model's pruned weights are exactly zero. On an
     error the model is restored to its state before the call.
@@ -306,6 +312,10 @@ def prune_layerwise(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     options = dict(method_options or {})
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
+    if executor == "ray":
+        require_ray()  # before the model is touched
     to_inputs = batch_to_inputs or default_batch_to_inputs
     batches = _as_batches(calibration, batch_size)
 
@@ -340,20 +350,28 @@ def prune_layerwise(
         else:
             groups_to_calibrate = groups
         n_layers, done = len(owners), 0
+        threads = _blas_threads()
         for group in groups_to_calibrate:
             grams = _calibrate(model, {n: owners[n] for n in group}, batches, to_inputs, order)
+            # The layers of one block are independent given its Gram matrices: their solves
+            # go through the executor (Ray: one task each), results applied in forward order.
+            tasks = []
             for name in group:
+                W_bar = owners[name].weight.detach()
+                W_bar = W_bar.reshape(W_bar.shape[0], -1).double().cpu().numpy()
+                pat = _layer_pattern(spec, allocation, W_bar.shape)
+                tasks.append(
+                    (grams[name].H, W_bar, dampening, pat, method, options, compare_magnitude,
+                     threads)
+                )  # fmt: skip
+            results = run_tasks(_solve_layer, tasks, executor)
+            for name, result in zip(group, results, strict=True):
                 done += 1
-                rec = _prune_one(
+                rec = _apply_layer(
                     name,
                     owners[name],
-                    grams.pop(name),
-                    spec,
-                    allocation,
-                    method,
-                    dampening,
-                    options,
-                    compare_magnitude,
+                    grams.pop(name).count,
+                    *result,
                     _default_block(name) if blocks is None else "",
                     report,
                 )
@@ -375,6 +393,12 @@ def prune_layerwise(
         model.train(was_training)
     report.time = time.perf_counter() - t_start
     return report
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max([1] + [int(i.get("num_threads") or 1) for i in threadpool_info()])
 
 
 def _call(model, batch, to_inputs):
@@ -438,19 +462,26 @@ def _calibrate(model, group: dict, batches, to_inputs, order) -> dict[str, GramA
     return grams
 
 
+def _solve_layer(H, W_bar, dampening, pat, method, options, compare, threads):
+    """One layer's solve, numpy only (runs in this process or in a Ray task):
+    ``(W, error, magnitude error or None, seconds)``."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):  # the same BLAS threads wherever it runs: same result
+        t0 = time.perf_counter()
+        problem = LayerProblem(H, W_bar, dampening)
+        W = prune_layer(problem, pat, method, **options)
+        error = problem.relative_error(W)
+        elapsed = time.perf_counter() - t0
+        mag_error = problem.relative_error(magnitude(problem, pat)) if compare else None
+    return W, error, mag_error, elapsed
+
+
 @torch.no_grad()
-def _prune_one(
-    name, module, gram, spec, allocation, method, dampening, options, compare, block, report
-) -> LayerRecord:
-    t0 = time.perf_counter()
+def _apply_layer(name, module, tokens, W, error, mag_error, elapsed, block, report):
     weight = module.weight
-    W_bar = weight.detach().reshape(weight.shape[0], -1).double().cpu().numpy()
-    problem = LayerProblem(gram.H, W_bar, dampening)
-    pat = _layer_pattern(spec, allocation, W_bar.shape)
-    W = prune_layer(problem, pat, method, **options)
-    error = problem.relative_error(W)
-    elapsed = time.perf_counter() - t0
-    mag_error = problem.relative_error(magnitude(problem, pat)) if compare else None
+    if not W.flags.writeable:  # zero-copy from Ray's object store
+        W = W.copy()
     mask = W != 0
     weight.copy_(torch.from_numpy(W).reshape(weight.shape).to(weight.dtype))
     report.masks[f"{name}.weight"] = torch.from_numpy(mask).reshape(weight.shape)
@@ -458,7 +489,7 @@ def _prune_one(
         name=f"{name}.weight",
         shape=tuple(weight.shape),
         block=block,
-        tokens=gram.count,
+        tokens=tokens,
         density=float(mask.mean()),
         error=error,
         magnitude_error=mag_error,
