@@ -227,6 +227,52 @@ def _plot(summary, fidelity, path):
     fig.savefig(path, dpi=120)
 
 
+def markdown() -> str:
+    """The tables of ``docs/layerwise.md`` from the result files."""
+    out = []
+    a, b = RESULTS / "layerwise_per_layer.json", RESULTS / "layerwise_fidelity.json"
+    if a.exists():
+        per = json.loads(a.read_text())
+        out += [
+            "| model, setting | layers | magnitude | Wanda | SparseGPT | chita "
+            "| chita vs SparseGPT (median reduction) | layers chita <= SparseGPT "
+            "| time chita / SparseGPT (median, max) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for key, v in per["summary"].items():
+            sel = [r for r in per["per_layer"] if f"{r['model']} {r['setting']}" == key]
+            t_max = max(r["chita_time"] / max(r["sparsegpt_time"], 1e-9) for r in sel)
+            out.append(
+                f"| {key} | {v['layers']} | "
+                + " | ".join(f"{v[f'median_{m}']:.4g}" for m in METHODS)
+                + f" | {100 * v['median_rel_reduction_vs_sparsegpt']:.1f}% | "
+                f"{v['chita_below_sparsegpt_layers']}/{v['layers']} | "
+                f"{v['median_time_ratio_chita_sparsegpt']:.2f}x, {t_max:.1f}x |"
+            )
+        rows = per["per_layer"]
+        worst = min(1 - r["chita"] / r["sparsegpt"] for r in rows if r["sparsegpt"] > 0)
+        over = sum(r["chita_time"] > 3 * r["sparsegpt_time"] for r in rows)
+        out += [
+            "",
+            f"Smallest per-layer reduction vs SparseGPT over all {len(rows)} layer/setting "
+            f"pairs: {100 * worst:.1f}%; pairs where chita took more than 3x SparseGPT's time: "
+            f"{over}.",
+            "",
+        ]
+    if b.exists():
+        fid = json.loads(b.read_text())["fidelity"]
+        out += [
+            "| setting | method | cosine mean (min) | prune time | peak RSS |",
+            "|---|---|---|---|---|",
+        ]
+        for f in fid:
+            out.append(
+                f"| {f['setting']} | {f['method']} | {f['cosine_mean']:.4f} "
+                f"({f['cosine_min']:.3f}) | {f['prune_time']:.0f} s | {f['max_rss_gb']:.2f} GB |"
+            )
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -236,10 +282,14 @@ def main():
     ap.add_argument("--blocks", help="MiniLM blocks for the per-layer part, e.g. 0,2,5")
     ap.add_argument("--skip-resnet", action="store_true")
     ap.add_argument("--tag", default="", help="suffix of the per-layer JSON file name")
+    ap.add_argument("--markdown", action="store_true", help="print the tables of the docs")
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "SETTING"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(fidelity_worker(*args.worker, args.threads)))
+        return
+    if args.markdown:
+        print(markdown())
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     settings = ("50%", "2:4") if args.quick else SETTINGS
