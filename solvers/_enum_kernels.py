@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["enumerate_supports", "enumerate_supports_budget"]
+__all__ = ["enumerate_supports"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -45,19 +45,15 @@ def _insert_candidate(vals, supports, val, idx):
 
 
 @nb.njit(cache=True, nogil=True)
-def enumerate_supports(G, c, s, n_keep, tol, flag_tol, max_flagged):
-    """Scan every support of size ``s``; return the ``n_keep`` best and the count visited.
-
-    Returns ``(vals, supports, count, flagged, n_flagged)``: ``vals[i] = ||y_S||^2`` for the
-    i-th best support (largest first, so the smallest F), ``supports[i]`` its sorted indices;
-    ``flagged[:min(n_flagged, max_flagged)]`` the supports with a pivot below
-    ``flag_tol * G_jj`` (their scores are not reliable), ``n_flagged`` how many there were.
-    """
+def _walk(G, c, s, n_keep, tol, flag_tol, max_flagged, costs, budget):
     p = G.shape[0]
+    budgeted = costs.shape[0] > 0
     L = np.zeros((s, s))
     y = np.zeros(s)
     acc = np.zeros(s)  # acc[d] = sum_{r <= d} y[r]^2
+    cost = np.zeros(s)  # cost[d] = sum of the costs of idx[:d + 1]
     idx = np.empty(s, dtype=np.int64)
+    row = np.full(s, -1, dtype=np.int64)
     vals = np.full(n_keep, -1.0)
     supports = np.full((n_keep, s), -1, dtype=np.int64)
     bad = np.zeros(s, dtype=np.bool_)  # bad[d]: a pivot up to depth d was below flag_tol
@@ -68,10 +64,15 @@ def enumerate_supports(G, c, s, n_keep, tol, flag_tol, max_flagged):
     idx[0] = -1
     while d >= 0:
         idx[d] += 1
-        if idx[d] > p - s + d:
+        # without a budget only size-s supports are scored: leave room for the deeper levels
+        if idx[d] > (p - 1 if budgeted else p - s + d):
             d -= 1
             continue
         j = idx[d]
+        if budgeted:
+            cost[d] = costs[j] + (cost[d - 1] if d > 0 else 0.0)
+            if cost[d] > budget:
+                continue  # costs are >= 0: no extension of this prefix fits either
         sq = 0.0
         for t in range(d):
             v = G[idx[t], j]
@@ -95,75 +96,35 @@ def enumerate_supports(G, c, s, n_keep, tol, flag_tol, max_flagged):
             L[d, d] = 0.0
             y[d] = 0.0
         acc[d] = y[d] * y[d] + (acc[d - 1] if d > 0 else 0.0)
-        if d == s - 1:
+        if budgeted or d == s - 1:  # a scored support (padded with -1 below size s)
             count += 1
-            _insert_candidate(vals, supports, acc[d], idx)
+            for t in range(s):
+                row[t] = idx[t] if t <= d else -1
+            _insert_candidate(vals, supports, acc[d], row)
             if bad[d]:
                 if n_flagged < max_flagged:
-                    flagged[n_flagged, :] = idx
+                    flagged[n_flagged, :] = row
                 n_flagged += 1
-        else:
+        if d < s - 1:
             d += 1
             idx[d] = idx[d - 1]
     return vals, supports, count, flagged, n_flagged
 
 
-@nb.njit(cache=True, nogil=True)
-def enumerate_supports_budget(G, c, s, n_keep, tol, costs, budget):
-    """Like :func:`enumerate_supports` over every support of size 1..s whose cost
-    ``sum costs[S]`` fits ``budget`` (with a cost budget a smaller support can be optimal).
+_NO_COSTS = np.zeros(0)
 
-    A prefix over budget is not extended (costs are >= 0). Returns ``(vals, supports, count)``;
-    rows of ``supports`` are padded with -1.
+
+def enumerate_supports(G, c, s, n_keep, tol, flag_tol, max_flagged, costs=None, budget=np.inf):
+    """Scan every support of size ``s`` (with ``costs``: every support of size 1..s whose
+    cost ``sum costs[S]`` fits ``budget``, since with a cost budget a smaller support can be
+    optimal; a prefix over budget is not extended, costs being >= 0); return the ``n_keep``
+    best and the count scored.
+
+    Returns ``(vals, supports, count, flagged, n_flagged)``: ``vals[i] = ||y_S||^2`` for the
+    i-th best support (largest first, so the smallest F), ``supports[i]`` its sorted indices
+    (padded with -1 below size s); ``flagged[:min(n_flagged, max_flagged)]`` the supports with
+    a pivot below ``flag_tol * G_jj`` (their scores are not reliable), ``n_flagged`` how many
+    there were.
     """
-    p = G.shape[0]
-    L = np.zeros((s, s))
-    y = np.zeros(s)
-    acc = np.zeros(s)
-    cost = np.zeros(s)
-    idx = np.empty(s, dtype=np.int64)
-    row = np.full(s, -1, dtype=np.int64)
-    vals = np.full(n_keep, -1.0)
-    supports = np.full((n_keep, s), -1, dtype=np.int64)
-    count = 0
-    d = 0
-    idx[0] = -1
-    while d >= 0:
-        idx[d] += 1
-        if idx[d] > p - 1:
-            d -= 1
-            continue
-        j = idx[d]
-        cost[d] = costs[j] + (cost[d - 1] if d > 0 else 0.0)
-        if cost[d] > budget:
-            continue
-        sq = 0.0
-        for t in range(d):
-            v = G[idx[t], j]
-            for r in range(t):
-                v -= L[t, r] * L[d, r]
-            if L[t, t] > 0.0:
-                v /= L[t, t]
-            else:
-                v = 0.0
-            L[d, t] = v
-            sq += v * v
-        piv = G[j, j] - sq
-        if piv > tol * G[j, j] and piv > 0.0:
-            L[d, d] = np.sqrt(piv)
-            yy = c[j]
-            for r in range(d):
-                yy -= L[d, r] * y[r]
-            y[d] = yy / L[d, d]
-        else:
-            L[d, d] = 0.0
-            y[d] = 0.0
-        acc[d] = y[d] * y[d] + (acc[d - 1] if d > 0 else 0.0)
-        count += 1
-        for t in range(s):
-            row[t] = idx[t] if t <= d else -1
-        _insert_candidate(vals, supports, acc[d], row)
-        if d < s - 1:
-            d += 1
-            idx[d] = idx[d - 1]
-    return vals, supports, count
+    costs = _NO_COSTS if costs is None else np.asarray(costs, dtype=np.float64)
+    return _walk(G, c, s, n_keep, tol, flag_tol, max_flagged, costs, float(budget))

@@ -28,7 +28,7 @@ from sparse_regression.constants import (
 )
 
 from ._common import check_positive_int, check_problem, check_warm_start, make_solution
-from ._enum_kernels import enumerate_supports, enumerate_supports_budget
+from ._enum_kernels import enumerate_supports
 
 __all__ = ["EnumerationSolver", "n_supports"]
 
@@ -80,31 +80,27 @@ class EnumerationSolver(BaseEstimator):
         ridge = problem.ridge
         c = problem.quadratic.rhs  # A^T b + ridge w_ref
         n_flagged = 0  # supports whose Gram score is unreliable (k >= 2 only)
-        if problem.has_budget:
-            G = A.T @ A
-            G[np.diag_indices_from(G)] += ridge
-            tol = 0.0 if ridge > 0 else ENUM_PIVOT_RTOL
-            vals, candidates, visited = enumerate_supports_budget(
-                G, c, k, ENUM_N_RESCORE, tol, problem.costs, problem.budget * (1 + BUDGET_RTOL)
-            )
-            candidates = [S[S >= 0] for S in candidates[vals >= 0]]
-        elif k == 1:
+        if k == 1 and not problem.has_budget:
             diag = problem.column_sq_norms() + ridge
             score = np.divide(c * c, diag, out=np.zeros(p), where=diag > 0)
             order = np.argsort(-score, kind="stable")[:ENUM_N_RESCORE]
-            candidates = order[:, None]
+            candidates = list(order[:, None])
             visited = p
         else:
             G = A.T @ A
             G[np.diag_indices_from(G)] += ridge
             tol = 0.0 if ridge > 0 else ENUM_PIVOT_RTOL
-            vals, candidates, visited, flagged, n_flagged = enumerate_supports(
-                G, c, k, ENUM_N_RESCORE, tol, ENUM_FLAG_RTOL, ENUM_MAX_EXACT_RESCORE
+            budget = {}
+            if problem.has_budget:
+                budget = dict(costs=problem.costs, budget=problem.budget * (1 + BUDGET_RTOL))
+            vals, found, visited, flagged, n_flagged = enumerate_supports(
+                G, c, k, ENUM_N_RESCORE, tol, ENUM_FLAG_RTOL, ENUM_MAX_EXACT_RESCORE, **budget
             )
             # supports whose Gram scores lost their digits are all scored exactly
-            candidates = np.concatenate(
-                [candidates[vals >= 0], flagged[: min(n_flagged, ENUM_MAX_EXACT_RESCORE)]]
+            rows = np.concatenate(
+                [found[vals >= 0], flagged[: min(n_flagged, ENUM_MAX_EXACT_RESCORE)]]
             )
+            candidates = [S[S >= 0] for S in rows]
         best_f, best_S, best_w = problem.objective(np.zeros(p)), np.empty(0, np.int64), np.empty(0)
         for S in candidates:
             wS, f = backsolve_support(problem.quadratic, S)

@@ -28,7 +28,9 @@ def brute_force_budget(problem):
             S = np.array(S, dtype=np.int64)
             if problem.costs[S].sum() > problem.budget:
                 continue
-            best = min(best, backsolve_support(problem.quadratic, S)[1])
+            w = np.zeros(p)
+            w[S] = backsolve_support(problem.quadratic, S)[0]
+            best = min(best, problem.objective(w))  # F from the residual
     return best
 
 
@@ -72,3 +74,21 @@ def test_verify_with_costs():
     if pb.support_cost(over) > pb.budget:
         with pytest.raises(ValueError, match="budget"):
             verify(pb, over)
+
+
+def test_enumeration_with_costs_scores_near_collinear_supports_exactly():
+    # Columns 0 and 1 differ by 1e-9 u and b is along u: together they fit b almost exactly,
+    # but the Gram matrix's score of {0, 1} has lost its digits (a pivot of 1e-18 G_jj). The
+    # budgeted walk must flag such supports and score them by the exact backsolve.
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((8, 6))
+    u = rng.standard_normal(8)
+    A[:, 1] = A[:, 0] + 1e-9 * u
+    b = u + 1e-3 * rng.standard_normal(8)
+    from sparse_regression import SparseProblem
+
+    pb = SparseProblem(A, b, 2).with_budget(2.0, costs=np.ones(6))
+    truth = brute_force_budget(pb)
+    en = EnumerationSolver().solve(pb)
+    assert pb.is_feasible(en.coef)
+    assert en.objective <= truth * (1 + 1e-6) + 1e-12
