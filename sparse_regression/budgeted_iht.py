@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import constants as C
-from .iht import IHTResult, _backsolve_step
+from .iht import STATIONARY, IHTResult, line_probe, run_iht_loop
 from .knapsack import CostLevels, knapsack_support
 from .quadratic import Quadratic
 
@@ -50,7 +50,6 @@ def budgeted_iht(
 ) -> IHTResult:
     """IHT with line search under both budgets on the quadratic ``q`` (F over its columns).
     ``w0`` should be feasible (it is projected if it is not)."""
-    B, ridge = q.A, q.ridge
     if levels is None:
         levels = CostLevels(costs)
     w = np.array(w0, dtype=np.float64, copy=True)
@@ -60,21 +59,12 @@ def budgeted_iht(
         keep = np.zeros_like(w)
         keep[S] = w[S]
         w = keep
-        nz = np.flatnonzero(w)
-    Bw = K.matvec_cols(B, nz, w[nz])
-    f = q.value(w, Bw)
-    history = [f]
-    if trace is not None:
-        trace(w)
-    stable, n_backsolves, prev_support = 0, 0, None
-    exact_on_support, converged = False, False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - reported after the loop
-        g = q.gradient(w, Bw)
+    B, ridge = q.A, q.ridge
+
+    def propose(w, Bw, nz, f, g):
         gnz = np.flatnonzero(g)
         if gnz.size == 0:
-            converged = True
-            break
+            return STATIONARY
         Bg = K.matvec_cols(B, gnz, g[gnz])
         gg = float(g @ g)
         den = float(Bg @ Bg) + ridge * gg
@@ -88,62 +78,22 @@ def budgeted_iht(
             if key in seen or Sp.size == 0:
                 continue
             seen.add(key)
-            inside = np.zeros(w.size, dtype=np.bool_)
-            inside[Sp] = True
-            leaving = nz[~inside[nz]]
-            u = w.copy()
-            u[leaving] = 0.0
-            Bu = Bw - K.matvec_cols(B, leaving, w[leaving]) if leaving.size else Bw
-            d = g[Sp]
-            t, fp, Bd = q.line_min(u, Bu, Sp, d)
+            fp, cand = line_probe(q, w, Bw, nz, g, Sp)
             if fp < best_f:
-                best_f, best = fp, (Sp, t, u, Bu, d, Bd)
+                best_f, best = fp, cand
                 worse = 0
             else:
                 worse += 1
                 if worse >= 3:
                     break
-        if best is None or not best_f < f - C.IHT_PROBE_RTOL * abs(f):
-            if exact_on_support:
-                converged = True
-                break
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
-            n_backsolves += 1
-            exact_on_support = True
-            if changed:
-                history.append(f)
-                if trace is not None:
-                    trace(w)
-            nz = np.flatnonzero(w)
-            continue
-        S_new, t, u, Bu, d, Bd = best
-        w = u.copy()
-        w[S_new] -= t * d
-        Bw = Bu - t * Bd
-        f_old, f = f, best_f
-        history.append(f)
-        if trace is not None:
-            trace(w)
-        exact_on_support = False
-        nz = np.flatnonzero(w)
-        key = nz.tobytes()
-        stable = stable + 1 if key == prev_support else 0
-        prev_support = key
-        if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), C.TINY):
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
-            n_backsolves += 1
-            exact_on_support = True
-            stable = 0
-            if changed:
-                history.append(f)
-                if trace is not None:
-                    trace(w)
-            nz = np.flatnonzero(w)
-    if not exact_on_support:
-        w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
-        n_backsolves += 1
-        if changed:
-            history.append(f)
-            if trace is not None:
-                trace(w)
-    return IHTResult(w, f, history, it, converged, n_backsolves)
+        return best_f, best
+
+    return run_iht_loop(
+        q,
+        w,
+        propose,
+        max_iter=max_iter,
+        tol=tol,
+        backsolve_patience=backsolve_patience,
+        trace=trace,
+    )

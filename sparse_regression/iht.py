@@ -42,6 +42,10 @@ class IHTResult:
     n_backsolves: int
 
 
+#: Returned by a step proposal when the gradient vanishes: the point is stationary.
+STATIONARY = object()
+
+
 def iht(
     q: Quadratic,
     k: int,
@@ -56,23 +60,25 @@ def iht(
     ``w0`` must have at most ``k`` nonzeros. Returns a k-sparse point that is an exact
     minimiser on its support.
     """
+    w = np.array(w0, dtype=np.float64, copy=True)
+    if np.count_nonzero(w) > k:
+        raise ValueError("w0 has more than k nonzeros")
+    return run_iht_loop(
+        q,
+        w,
+        _topk_path_step(q, k),
+        max_iter=max_iter,
+        tol=tol,
+        backsolve_patience=backsolve_patience,
+    )
+
+
+def _topk_path_step(q: Quadratic, k: int):
+    """The step proposal of plain IHT: CHITA's line search along ``P_k(w - tau g)``."""
     B, ridge = q.A, q.ridge
     m = B.shape[1]
-    w = np.array(w0, dtype=np.float64, copy=True)
-    nz = np.flatnonzero(w)
-    if nz.size > k:
-        raise ValueError("w0 has more than k nonzeros")
-    Bw = K.matvec_cols(B, nz, w[nz])
-    f = q.value(w, Bw)
-    history = [f]
-    stable = 0
-    exact_on_support = False
-    n_backsolves = 0
-    prev_support = None
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
-        g = q.gradient(w, Bw)
+
+    def propose(w, Bw, nz, f, g):
         S = K.iht_start_support(w, g, k)
         mask = np.zeros(m, dtype=np.bool_)
         mask[S] = True
@@ -91,7 +97,7 @@ def iht(
             if np.isfinite(t1):
                 f1 = f - t1 * gg + 0.5 * t1 * t1 * den
                 if f1 < best_f:
-                    best_f, best = f1, (S, t1, w, Bw, dS, BdS)
+                    best_f, best = f1, (S, t1, w, dS)
         else:
             tstar = np.inf
 
@@ -105,28 +111,77 @@ def iht(
                 if key in seen:
                     continue
                 seen.add(key)
-                inside = np.zeros(m, dtype=np.bool_)
-                inside[Sp] = True
-                leaving = nz[~inside[nz]]
-                u = w.copy()
-                u[leaving] = 0.0
-                Bu = Bw - K.matvec_cols(B, leaving, w[leaving]) if leaving.size else Bw
-                d = g[Sp]
-                t, fp, Bd = q.line_min(u, Bu, Sp, d)
+                fp, cand = line_probe(q, w, Bw, nz, g, Sp)
                 if fp < best_f:
-                    best_f, best = fp, (Sp, t, u, Bu, d, Bd)
+                    best_f, best = fp, cand
                     worse = 0
                 else:
                     worse += 1
                     if worse >= 2:
                         break
+        return best_f, best
 
+    return propose
+
+
+def line_probe(q: Quadratic, w, Bw, nz, g, Sp):
+    """Exact minimum of F along ``u - t g_Sp`` (``u``: w kept on Sp): ``(F, (Sp, t, u, d))``."""
+    inside = np.zeros(w.size, dtype=np.bool_)
+    inside[Sp] = True
+    leaving = nz[~inside[nz]]
+    u = w.copy()
+    u[leaving] = 0.0
+    Bu = Bw - K.matvec_cols(q.A, leaving, w[leaving]) if leaving.size else Bw
+    d = g[Sp]
+    t, fp, _ = q.line_min(u, Bu, Sp, d)
+    return fp, (Sp, t, u, d)
+
+
+def run_iht_loop(
+    q: Quadratic, w, propose, *, max_iter: int, tol: float, backsolve_patience: int, trace=None
+) -> IHTResult:
+    """The IHT skeleton shared by the plain and the budgeted variant.
+
+    ``propose(w, Bw, nz, f, g)`` returns ``(F predicted, (S', t, u, d))`` for the step
+    ``u - t d`` on ``S'`` (``(f, None)`` when no probe lowers F, ``STATIONARY`` when g = 0).
+    A step is accepted only if F recomputed from the exact residual decreased (the line
+    search's expansion cancels catastrophically on badly scaled data); a rejected step, or a
+    support unchanged for ``backsolve_patience`` iterations, or a relative decrease below
+    ``tol``, triggers the exact backsolve; a rejected step right after a backsolve ends the
+    loop at a stationary point. ``trace`` (optional) receives every iterate.
+    """
+    B = q.A
+    nz = np.flatnonzero(w)
+    Bw = K.matvec_cols(B, nz, w[nz])
+    f = q.value(w, Bw)
+    history = [f]
+    if trace is not None:
+        trace(w)
+    stable = 0
+    exact_on_support = False
+    n_backsolves = 0
+    prev_support = None
+    converged = False
+
+    def backsolve(w, Bw, f, nz):
+        w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
+        if changed:
+            history.append(f)
+            if trace is not None:
+                trace(w)
+        return w, Bw, f, np.flatnonzero(w)
+
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
+        g = q.gradient(w, Bw)
+        proposal = propose(w, Bw, nz, f, g)
+        if proposal is STATIONARY:
+            converged = True
+            break
+        best_f, best = proposal
         accepted = False
         if best is not None and best_f < f - IHT_PROBE_RTOL * abs(f):
-            # The line search predicts F from an expansion, which cancels catastrophically on
-            # badly scaled data: the step is kept only if F recomputed from the exact residual
-            # (one product with the <= k columns of the new support) really decreased.
-            S_new, t, u, _, d, _ = best
+            S_new, t, u, d = best
             w_new = u.copy()
             w_new[S_new] -= t * d
             nz_new = np.flatnonzero(w_new)
@@ -139,35 +194,29 @@ def iht(
             if exact_on_support:
                 converged = True
                 break
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
+            w, Bw, f, nz = backsolve(w, Bw, f, nz)
             n_backsolves += 1
             exact_on_support = True
-            if changed:
-                history.append(f)
-            nz = np.flatnonzero(w)
             continue
 
         w, Bw, nz = w_new, Bw_new, nz_new
         f_old, f = f, f_new
         history.append(f)
+        if trace is not None:
+            trace(w)
         exact_on_support = False
         key = nz.tobytes()
         stable = stable + 1 if key == prev_support else 0
         prev_support = key
         if stable >= backsolve_patience or (f_old - f) <= tol * max(abs(f_old), TINY):
-            w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
+            w, Bw, f, nz = backsolve(w, Bw, f, nz)
             n_backsolves += 1
             exact_on_support = True
             stable = 0
-            if changed:
-                history.append(f)
-            nz = np.flatnonzero(w)
 
     if not exact_on_support:
-        w, Bw, f, changed = _backsolve_step(q, w, Bw, f, nz)
+        w, Bw, f, nz = backsolve(w, Bw, f, nz)
         n_backsolves += 1
-        if changed:
-            history.append(f)
     return IHTResult(w, f, history, it, converged, n_backsolves)
 
 
