@@ -232,9 +232,10 @@ LAYER_CG_ITER = 10
 #: below this: the iterates then agree to 0.1% and further rho growth only confirms the mask.
 LAYER_ADMM_GAP_RTOL = 1e-3
 #: ADMM iterations by default: 10 keep chita's error 25-41% below SparseGPT's on every
-#: MiniLM / ResNet20 layer sampled (medians 38-47%; 30 iterations: 51-58%) at about 2.5x
-#: SparseGPT's time instead of 9x (``method_options={"admm_iter": 30}`` for the slower,
-#: better masks).
+#: MiniLM / ResNet20 layer of benchmarks/layerwise.py (medians 38-47%; 30 iterations: 51-58%)
+#: at a third of the cost of 30. Not converged in general: on random layers the 10-iteration
+#: mask loses to SparseGPT's about a third of the time (30: 6 of 240), which is why chita's
+#: SparseGPT safety net (solvers.layerwise.chita, warm_start) is on by default.
 LAYER_ADMM_ITER = 10
 
 # ---------------------------------------------------------------- PyTorch adapter
