@@ -568,6 +568,7 @@ def solve_layer(
     mask, n_admm, W_admm = admm_mask(problem, pattern, rho0=rho0, max_iter=admm_iter)
     W = refit_rows(problem, mask, W_admm)
     stages["admm"] = {"iterations": n_admm}
+    f = None  # row objectives of W, while they are known
     if W_init is not None:
         f = problem.row_objectives(W)
         stages["admm"]["objective"] = float(f.sum())
@@ -582,18 +583,22 @@ def solve_layer(
             take = fi < f
         if take.any():
             idx = np.flatnonzero(take)
-            Wi[idx] = refit_rows(problem, Wi[idx] != 0, Wi[idx], rows=idx)
-            fi[idx] = problem.row_objectives(Wi[idx], rows=idx)
+            W_ref = refit_rows(problem, Wi[idx] != 0, Wi[idx], rows=idx)
+            f_ref = problem.row_objectives(W_ref, rows=idx)
+            better = f_ref < fi[idx]  # the refit (float32 CG products) must not lose ground
+            Wi[idx[better]], fi[idx[better]] = W_ref[better], f_ref[better]
             W[idx], f[idx] = Wi[idx], fi[idx]
         stages["init"] = {"rows_taken": int(take.sum()), "objective_after": float(f.sum())}
     if swap_rounds and isinstance(pattern, NM):
+        f = None
         W, n_sw = nm_swap_rows(problem, pattern, W, max_rounds=swap_rounds)
         stages["swaps"] = {"rounds": n_sw, "objective": problem.objective(W)}
     if iht_iter:
+        f = None
         W, n_iht = iht_rows(problem, pattern, W, max_iter=iht_iter)
         stages["iht"] = {"iterations": n_iht, "objective": problem.objective(W)}
     mask = W != 0
-    objective = problem.objective(W)
+    objective = problem.objective(W) if f is None else float(f.sum())
     return LayerSolution(
         W=W,
         mask=mask,
