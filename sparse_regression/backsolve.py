@@ -77,10 +77,12 @@ def _least_squares(AS, b, ridge, ref_S):
         wS = Vt.T @ ((sig / (sig * sig + ridge)) * (U.T @ c))
         return wS + ref_S if ref_S is not None else wS
     # ridge = 0: any least-squares solution has the same F; equilibrated columns keep every
-    # column's scale, and singular values below n eps sig_max are numerically zero
+    # column's scale, and singular values below max(n, s) eps sig_max are numerically zero
+    # (numpy's lstsq default; with n eps, 55 identical columns of a 2-row A kept a rounding
+    # singular value of 7e-16 sig_max and gave w ~ 5e13 with a worse F: fuzz case 481527)
     d = _column_scales(AS)
     U, sig, Vt = sla.svd(AS / d, full_matrices=False, check_finite=False)
-    keep = sig > (sig[0] if sig.size else 0.0) * n * np.finfo(float).eps
+    keep = sig > (sig[0] if sig.size else 0.0) * max(n, s) * np.finfo(float).eps
     y = Vt[keep].T @ ((U[:, keep].T @ c) / sig[keep])
     return y / d
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from solvers import EnumerationSolver, MIPSolver, verify
 from sparse_regression import SparseProblem, solve
+from sparse_regression.backsolve import backsolve_support
 
 from ._fuzz import (
     DEGENERACIES,
@@ -288,7 +289,23 @@ _SAVED_FAILURES = [
     # above the value its history held
     CaseSpec(38, 35, 14, "float64", "C", "near_collinear", 0.0, True, 1456161202),
     CaseSpec(29, 8, 3, "float32", "C", "near_collinear", 0.0, True, 1395287875),
+    # fuzz case 481527: 55 identical columns, n = 2, k = p (checked further below)
+    CaseSpec(2, 55, 55, "float32", "F", "identical_columns", 0.0, True, 290564286),
 ]
+
+
+def test_fuzz_481527_rank_one_support_wider_than_n():
+    # All 55 columns identical, n = 2, k = p, ridge 0: the minimum-norm least squares on the
+    # full support kept a rounding singular value (7e-16 of the largest) and returned w ~ 5e13
+    # with F above F(0), so EnumerationSolver (which scans only that support) returned 0.
+    spec = _SAVED_FAILURES[-1]
+    problem = spec.build()
+    f_opt = enumeration_optimum(problem)
+    en = EnumerationSolver().solve(problem)
+    assert abs(en.objective - f_opt) <= objective_tolerance(problem, en.coef)
+    assert en.objective < problem.objective(np.zeros(problem.n_features))
+    wS, f = backsolve_support(problem.quadratic, np.arange(problem.n_features))
+    assert np.abs(wS).max() < 1e3 and f == pytest.approx(f_opt, rel=1e-9)
 
 
 @pytest.mark.parametrize("spec", _SAVED_FAILURES, ids=lambda s: f"{s.degeneracy}-{s.seed}")
