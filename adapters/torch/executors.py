@@ -20,7 +20,7 @@ it points it at a cluster) and otherwise starts a local one with ``ray.init()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .group_solve import GroupJob, GroupResult, solve_group
 
@@ -59,14 +59,19 @@ def _ray():
     return ray
 
 
-def run_tasks(fn, tasks: list[tuple], executor: str) -> list:
-    """``[fn(*t) for t in tasks]``, here (``"serial"``) or as Ray tasks (``"ray"``), in order.
-    ``fn`` must be a module-level function of picklable arguments."""
-    if executor == "serial" or not tasks:
-        return [fn(*t) for t in tasks]
+def run_tasks(fn, tasks: Iterable[tuple], executor: str) -> Iterator:
+    """``fn(*t)`` for every ``t`` in ``tasks``, in order: lazily here (``"serial"``: each result
+    as soon as it is computed, one task's arguments alive at a time when ``tasks`` is a
+    generator), or all submitted at once as Ray tasks (``"ray"``). ``fn`` must be a
+    module-level function of picklable arguments."""
+    if executor == "serial":
+        return (fn(*t) for t in tasks)
+    tasks = list(tasks)
+    if not tasks:
+        return iter(())
     ray = _ray()
     remote = ray.remote(fn)
-    return ray.get([remote.remote(*t) for t in tasks])
+    return iter(ray.get([remote.remote(*t) for t in tasks]))
 
 
 def run_groups(jobs: Iterator[GroupJob], executor: str) -> list[GroupResult]:

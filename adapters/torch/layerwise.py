@@ -353,18 +353,18 @@ def prune_layerwise(
         threads = _blas_threads()
         for group in groups_to_calibrate:
             grams = _calibrate(model, {n: owners[n] for n in group}, batches, to_inputs, order)
+
             # The layers of one block are independent given its Gram matrices: their solves
             # go through the executor (Ray: one task each), results applied in forward order.
-            tasks = []
-            for name in group:
-                W_bar = owners[name].weight.detach()
-                W_bar = W_bar.reshape(W_bar.shape[0], -1).double().cpu().numpy()
-                pat = _layer_pattern(spec, allocation, W_bar.shape)
-                tasks.append(
-                    (grams[name].H, W_bar, dampening, pat, method, options, compare_magnitude,
-                     threads)
-                )  # fmt: skip
-            results = run_tasks(_solve_layer, tasks, executor)
+            def tasks(group=group, grams=grams):
+                for name in group:
+                    W_bar = owners[name].weight.detach()
+                    W_bar = W_bar.reshape(W_bar.shape[0], -1).double().cpu().numpy()
+                    pat = _layer_pattern(spec, allocation, W_bar.shape)
+                    yield (grams[name].H, W_bar, dampening, pat, method, options,
+                           compare_magnitude, threads)  # fmt: skip
+
+            results = run_tasks(_solve_layer, tasks(), executor)
             for name, result in zip(group, results, strict=True):
                 done += 1
                 rec = _apply_layer(
