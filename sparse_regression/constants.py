@@ -221,12 +221,9 @@ LAYER_CHUNK_BYTES = 32 * 2**20
 #: Per-row systems up to this size are solved stacked (one LAPACK call per chunk); larger
 #: ones row by row with Cholesky (half the work of the stacked LU, Python overhead negligible).
 LAYER_SMALL_SYSTEM = 96
-#: Layers with at most this many inputs are refitted by the exact backsolve (cost
-#: rows * min(|S|, |U|)^3); wider ones by CG from the ADMM point. 0: CG for every layer. On
-#: MiniLM's and ResNet20's layers (benchmarks/layerwise.py) the exact refit gave the same
-#: median errors to 3 digits as 10 CG iterations from the ADMM point, at 2-4x their time.
-LAYER_EXACT_MAX_INPUTS = 0
-#: CG iterations of that refit: 10 closed most of the remaining ~1e-4 gap on MiniLM.
+#: CG iterations of the layer refit (gram.refit_rows, from the ADMM point): 10 closed most of
+#: the remaining ~1e-4 gap on MiniLM; the exact backsolve gave the same median errors to 3
+#: digits on MiniLM's and ResNet20's layers (benchmarks/layerwise.py) at 2-4x the time.
 LAYER_CG_ITER = 10
 #: ADMM stops early when the mask has not changed over a period and ``||W - D|| / ||D||`` is
 #: below this: the iterates then agree to 0.1% and further rho growth only confirms the mask.

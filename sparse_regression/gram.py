@@ -312,10 +312,10 @@ def cg_rows(
 
 
 def refit_rows(problem: LayerProblem, mask, W0=None, rows=None) -> np.ndarray:
-    """Minimiser on ``mask``: exact (:func:`backsolve_rows`) for at most
-    ``constants.LAYER_EXACT_MAX_INPUTS`` inputs, else :func:`cg_rows` from ``W0`` (optional)."""
-    if problem.shape[1] <= constants.LAYER_EXACT_MAX_INPUTS:
-        return backsolve_rows(problem, mask, rows=rows)
+    """Minimiser on ``mask`` to a few digits: ``constants.LAYER_CG_ITER`` iterations of
+    :func:`cg_rows` from ``W0`` (optional), products in float32. (:func:`backsolve_rows` is the
+    exact solve: on MiniLM's and ResNet20's layers it gave the same median errors to three
+    digits at 2-4x the time.)"""
     return cg_rows(
         problem, mask, W0, rows=rows, max_iter=constants.LAYER_CG_ITER, product_dtype=np.float32
     )
