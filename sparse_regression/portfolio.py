@@ -137,9 +137,9 @@ def portfolio_search(
             log(f"polish: F={best_f:.8g}")
     else:
         check = check_swaps(q, k, best_w, best_f, gram=gram)
-        if check.improved is not None and true_value(*check.improved) < best_f:
-            best_w = check.improved[0]
-            best_f = true_value(*check.improved)
+        f_improved = true_value(*check.improved) if check.improved is not None else np.inf
+        if f_improved < best_f:
+            best_w, best_f = check.improved[0], f_improved
             incumbents.append(best_f)
             check = check_swaps(q, k, best_w, best_f, gram=gram)
     info.update(counts)
