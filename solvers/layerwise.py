@@ -136,10 +136,10 @@ def chita(problem: LayerProblem, pattern, *, warm_start="sparsegpt", **options) 
     ``warm_start="sparsegpt"`` (default) also runs SparseGPT and hands its result to the
     solve as a candidate: each row (the whole layer for a layer total) starts from the better
     of it (backsolved on its mask) and the ADMM point, so the result is never worse than
-    SparseGPT's, for one more SparseGPT pass (about a third of chita's time). ``None`` skips
-    it: on MiniLM's and ResNet20's layers the ADMM point alone was always far below
-    SparseGPT, but on random layers (uncorrelated inputs, where SparseGPT's single pass is
-    already close to optimal) 10 ADMM iterations lost to it on about a third of the cases.
+    SparseGPT's, for one more SparseGPT pass (about half of chita's time). ``None`` skips it:
+    on MiniLM's and ResNet20's layers the ADMM point alone was always far below SparseGPT,
+    but on random layers (uncorrelated inputs, where SparseGPT's single pass is already close
+    to optimal) the default 6 ADMM iterations lose to it on about half of the cases.
     """
     if warm_start not in (None, "sparsegpt"):
         raise ValueError(f'warm_start must be "sparsegpt" or None, got {warm_start!r}.')

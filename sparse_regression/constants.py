@@ -221,19 +221,30 @@ LAYER_CHUNK_BYTES = 32 * 2**20
 #: Per-row systems up to this size are solved stacked (one LAPACK call per chunk); larger
 #: ones row by row with Cholesky (half the work of the stacked LU, Python overhead negligible).
 LAYER_SMALL_SYSTEM = 96
-#: CG iterations of the layer refit (gram.refit_rows, from the ADMM point): 10 closed most of
-#: the remaining ~1e-4 gap on MiniLM; the exact backsolve gave the same median errors to 3
-#: digits on MiniLM's and ResNet20's layers (benchmarks/layerwise.py) at 2-4x the time.
-LAYER_CG_ITER = 10
+#: CG iterations of the layer refit (gram.refit_rows, from the ADMM point): on 36 MiniLM
+#: layer-settings (blocks 0, 2, 5 at 70%, 50%, 2:4) the median error relative to SparseGPT's
+#: was 0.522 / 0.516 / 0.511 / 0.508 after 4 / 6 / 10 / 20 iterations; the exact backsolve
+#: gives the same to 3 digits at 2-4x the time.
+LAYER_CG_ITER = 6
+#: Layer totals over at least this many scores are selected by radix selection
+#: (_layer_kernels.top_k_mask_abs_f32: fixed cost of two 64K-bin histograms, ~0.09 ms), below
+#: it by argpartition; the two cost the same at ~4K scores (0.09 ms), radix is 2.5x faster
+#: at 64K.
+LAYER_RADIX_MIN_SIZE = 4096
 #: ADMM stops early when the mask has not changed over a period and ``||W - D|| / ||D||`` is
 #: below this: the iterates then agree to 0.1% and further rho growth only confirms the mask.
 LAYER_ADMM_GAP_RTOL = 1e-3
-#: ADMM iterations by default: 10 keep chita's error 25-41% below SparseGPT's on every
-#: MiniLM / ResNet20 layer of benchmarks/layerwise.py (medians 38-47%; 30 iterations: 51-58%)
-#: at a third of the cost of 30. Not converged in general: on random layers the 10-iteration
-#: mask loses to SparseGPT's about a third of the time (30: 6 of 240), which is why chita's
-#: SparseGPT safety net (solvers.layerwise.chita, warm_start) is on by default.
-LAYER_ADMM_ITER = 10
+#: ADMM's initial penalty, relative to the unit-diagonal Gram matrix. Below ~0.2 the masks
+#: oscillate from one iteration to the next (0.1: error relative to SparseGPT's 0.72 / 0.93 /
+#: 0.73 / 0.87 after 2..5 iterations, median over MiniLM blocks 0, 2, 5 at 70% and 2:4);
+#: 0.3 decreases smoothly (0.63, 0.61, 0.55, 0.53, 0.53 after 2..6; 0.50 after 8); 0.5 and
+#: 1.0 settle higher (0.55, 0.64 after 6).
+LAYER_ADMM_RHO0 = 0.3
+#: ADMM iterations by default (rho grows every 3, so 6 iterations factor twice): with
+#: ``LAYER_ADMM_RHO0`` 6 iterations beat the former 10 from rho0 = 0.1 (median 0.53 vs 0.60
+#: of SparseGPT's error on the layers above) at 60% of the cost. Not converged in general,
+#: hence chita's SparseGPT safety net (solvers.layerwise.chita, warm_start), on by default.
+LAYER_ADMM_ITER = 6
 
 # ---------------------------------------------------------------- PyTorch adapter
 #: Bytes of per-sample gradients held at once while A is filled (chunks of samples).

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
+from . import _layer_kernels as _lk
 from . import constants
 from .nm import NM, LayerK, RowK, pattern_mask
 
@@ -278,36 +279,30 @@ def cg_rows(
     the tolerance: it stops when every row's masked gradient norm is below ``rtol`` times the
     norm of ``(W_bar Hd)_r`` (or after ``max_iter`` iterations). Use it when the supports are
     too large for the Cholesky of every row (``O(rows |S|^3)``). ``rows`` as in
-    :func:`backsolve_rows`. ``product_dtype=np.float32`` runs the products ``P Hd`` in float32
-    (twice as fast; the iterates, residuals and step sizes stay float64), for a refit that
-    only needs the objective to a few digits.
+    :func:`backsolve_rows`. ``product_dtype=np.float32`` runs the products with ``Hd`` in
+    float32 (twice as fast; the iterates, residuals and step sizes stay float64), for a refit
+    that only needs the objective to a few digits. The element-wise work of an iteration is
+    one fused pass (:func:`sparse_regression._layer_kernels.cg_step`).
     """
-    mask = np.asarray(mask, dtype=bool)
+    mask = np.ascontiguousarray(mask, dtype=bool)
     Hd = problem.Hd
     sel = slice(None) if rows is None else np.asarray(rows)
     Wb, target = problem.W_bar[sel], problem.target[sel]
-    M = mask.astype(np.float64)
     W = np.where(mask, Wb if W0 is None else np.asarray(W0, dtype=np.float64), 0.0)
-    R = (target - W @ Hd) * M
+    Hp = np.ascontiguousarray(Hd, dtype=product_dtype)
+    R = np.where(mask, target - W.astype(Hp.dtype) @ Hp, 0.0)
     dinv = 1.0 / np.maximum(np.diag(Hd), np.finfo(float).tiny)
-    Z = R * dinv
-    P = Z.copy()
-    rz = np.einsum("ij,ij->i", R, Z)
+    P = R * dinv
+    rz = np.einsum("ij,ij->i", R, P)
     goal = rtol * np.linalg.norm(target, axis=1) + np.finfo(float).tiny
-    Hp = Hd.astype(product_dtype, copy=False)
+    if np.all(np.linalg.norm(R, axis=1) <= goal):
+        return W
+    P32 = P if Hp.dtype == P.dtype else P.astype(Hp.dtype)
+    Q = np.empty_like(P32)
     for _ in range(max_iter):
-        if np.all(np.linalg.norm(R, axis=1) <= goal):
+        np.matmul(P32, Hp, out=Q)
+        if _lk.cg_step(W, R, P, P32, Q, mask, dinv, rz, goal) == 0:
             break
-        Q = (P.astype(product_dtype) @ Hp) * M
-        pq = np.einsum("ij,ij->i", P, Q)
-        alpha = np.divide(rz, pq, out=np.zeros_like(rz), where=pq > 0)
-        W += alpha[:, None] * P
-        R -= alpha[:, None] * Q
-        Z = R * dinv
-        rz_new = np.einsum("ij,ij->i", R, Z)
-        beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
-        P = Z + beta[:, None] * P
-        rz = rz_new
     return W
 
 
@@ -346,11 +341,40 @@ def _check_pattern(pattern, shape):
         raise TypeError(f"pattern must be RowK, NM or LayerK, got {type(pattern).__name__}.")
 
 
+def _spd_inverse(Hn: np.ndarray, rho) -> np.ndarray:
+    """``(Hn + rho I)^{-1}`` (symmetric positive definite; LAPACK potrf + potri)."""
+    M = Hn.copy()
+    M[np.diag_indices_from(M)] += rho
+    potrf, potri = sla.get_lapack_funcs(("potrf", "potri"), (M,))
+    c, info = potrf(M, lower=True, overwrite_a=True, clean=True)
+    if info == 0:
+        inv, info = potri(c, lower=True, overwrite_c=True)
+    if info != 0:  # not numerically positive definite: eigen-decomposition, clipped
+        lam, Q = np.linalg.eigh(Hn.astype(np.float64))
+        inv = (Q / np.maximum(lam + float(rho), constants.TINY)) @ Q.T
+        return np.ascontiguousarray(inv, dtype=Hn.dtype)
+    inv = np.tril(inv)
+    return inv + np.tril(inv, -1).T
+
+
+def _mask_into(A: np.ndarray, pattern, mask: np.ndarray) -> None:
+    """``mask[...] = pattern_mask(A, pattern)``; a layer total on many float32 scores by radix
+    selection (:func:`sparse_regression._layer_kernels.top_k_mask_abs_f32`, ``A >= 0``)."""
+    if (
+        isinstance(pattern, LayerK)
+        and A.dtype == np.float32
+        and A.size >= constants.LAYER_RADIX_MIN_SIZE
+    ):
+        _lk.top_k_mask_abs_f32(A, pattern.k, mask)
+    else:
+        mask[...] = pattern_mask(A, pattern)
+
+
 def admm_mask(
     problem: LayerProblem,
     pattern,
     *,
-    rho0: float = 0.1,
+    rho0: float = constants.LAYER_ADMM_RHO0,
     max_iter: int = 300,
     update_every: int = 3,
     W0=None,
@@ -359,9 +383,9 @@ def admm_mask(
     """Support from ADMM on ``min F(W) s.t. W = D, D in pattern`` with an increasing penalty.
 
     Iteration (scaled dual V): ``W = (W_bar Hd + rho (D - V)) (Hd + rho I)^{-1}`` (one
-    Cholesky factor per value of rho: cheaper than an eigendecomposition for the few values
-    a run takes),
-    ``D = P(W + V)``, ``V = V + W - D``. ``rho`` starts at ``rho0`` and grows
+    factorization per value of rho: the explicit inverse when there are enough rows, else a
+    Cholesky factor), ``D = P(W + V)``, ``V = V + W - D``; the element-wise work after each
+    product is one fused pass (:mod:`._layer_kernels`). ``rho`` starts at ``rho0`` and grows
     every ``update_every`` iterations by 1.3 / 1.2 / 1.1 depending on how many mask entries
     changed (V rescaled accordingly), in the variables ``W diag(sqrt(diag Hd))`` (unit
     diagonal Gram matrix, so ``rho0`` is relative); it stops when the mask has not changed
@@ -375,45 +399,54 @@ def admm_mask(
     scale = np.sqrt(np.diag(problem.Hd))
     scale = np.where(scale > 0, scale, 1.0)
     Hn = (problem.Hd / scale[:, None] / scale[None, :]).astype(dtype)
-    factor_rho, chol, Minv = None, None, None
-    d = Hn.shape[0]
-    wide = problem.shape[0] >= d
+    factor_rho, Minv, chol = None, None, None
+    # The explicit inverse (d^3) pays when the rows of a few iterations outnumber the inputs:
+    # a GEMM per iteration instead of two triangular solves (about 2.5x slower per flop).
+    explicit = problem.shape[0] * update_every >= Hn.shape[0]
     HW = (problem.target / scale[None, :]).astype(dtype)  # = Yb @ Hn
     W0 = problem.W_bar if W0 is None else np.asarray(W0, dtype=np.float64)
-    W = (W0 * scale[None, :]).astype(dtype)
-    mask = pattern_mask(np.abs(W), pattern)
-    D = np.where(mask, W, 0).astype(dtype)
-    V = np.zeros_like(D)
+    # Buffers, updated in place: W (W-step), Z = W + V, A = |Z|, D, V, rhs.
+    Z = np.ascontiguousarray(W0 * scale[None, :], dtype=dtype)
+    W, A, D, rhs = (np.empty_like(Z) for _ in range(4))
+    V = np.zeros_like(Z)
+    mask = np.empty(Z.shape, dtype=bool)
+    np.abs(Z, out=A)
+    _mask_into(A, pattern, mask)
     rho = dtype(rho0)
+    one = dtype(1.0)
+    _lk.admm_split(Z, mask, HW, rho, dtype(0.0), D, V, rhs)  # V = 0
     n_keep = max(1, int(mask.sum()))
-    ref_mask = mask
+    ref_mask = mask.copy()
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        if rho != factor_rho:  # rho changes every few iterations: one Cholesky each time
-            M = Hn.copy()
-            M[np.diag_indices_from(M)] += rho
-            chol, factor_rho = sla.cho_factor(M, lower=True, check_finite=False), rho
-            # With at least d rows the explicit inverse (d^3) pays: one GEMM per iteration
-            # instead of two triangular solves (slower per flop).
-            Minv = sla.cho_solve(chol, np.eye(d, dtype=dtype), check_finite=False) if wide else None
-        rhs = HW + rho * (D - V)
-        if Minv is not None:
-            W = rhs @ Minv
+        if rho != factor_rho:  # rho changes every few iterations: one factor each time
+            factor_rho = rho
+            if explicit:
+                Minv = _spd_inverse(Hn, rho)
+            else:
+                M = Hn.copy()
+                M[np.diag_indices_from(M)] += rho
+                chol = sla.cho_factor(M, lower=True, overwrite_a=True, check_finite=False)
+        if explicit:
+            np.matmul(rhs, Minv, out=W)
         else:
-            W = np.ascontiguousarray(sla.cho_solve(chol, rhs.T, check_finite=False).T)
-        Z = W + V
-        mask = pattern_mask(np.abs(Z), pattern)
-        D = np.where(mask, Z, 0).astype(dtype)
-        V += W - D
+            W[...] = sla.cho_solve(chol, rhs.T, check_finite=False).T
+        _lk.admm_dual(W, V, Z, A)  # Z = W + V, A = |Z|
+        _mask_into(A, pattern, mask)
+        factor = one
         if it % update_every == 0:
             changed = int(np.count_nonzero(mask != ref_mask))
-            ref_mask = mask
+            ref_mask[...] = mask
+            np.multiply(Z, mask, out=D)
             gap = float(np.linalg.norm(W - D)) / max(float(np.linalg.norm(D)), constants.TINY)
             if changed == 0 and gap < constants.LAYER_ADMM_GAP_RTOL:
                 break
-            factor = 1.3 if changed >= 0.1 * n_keep else 1.2 if changed >= 0.005 * n_keep else 1.1
-            rho *= dtype(factor)
-            V /= dtype(factor)
+            factor = dtype(
+                1.3 if changed >= 0.1 * n_keep else 1.2 if changed >= 0.005 * n_keep else 1.1
+            )
+        # D = P(Z), V = (V + W - D) / factor, rhs = HW + rho (D - V) for the next W-step.
+        rho *= factor
+        _lk.admm_split(Z, mask, HW, rho, one / factor, D, V, rhs)
     return mask, it, D.astype(np.float64) / scale[None, :]
 
 
@@ -549,7 +582,7 @@ def solve_layer(
     pattern,
     *,
     admm_iter: int = constants.LAYER_ADMM_ITER,
-    rho0: float = 0.1,
+    rho0: float = constants.LAYER_ADMM_RHO0,
     iht_iter: int = 0,
     swap_rounds: int = 0,
     W_init=None,
