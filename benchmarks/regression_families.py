@@ -28,11 +28,9 @@ Writes ``benchmarks/results/regression_families.json`` and ``regression_families
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _baselines import plain_iht, run_abess, run_l0bnb, run_omp, run_skscope  # noqa: E402
+from _timing import competing_process  # noqa: E402
 
 from sparse_regression import SparseProblem, backsolve, solve  # noqa: E402
 from sparse_regression.datasets import (  # noqa: E402
@@ -81,18 +80,6 @@ def cells():
             for c, k in enumerate(KS):
                 out.append(dict(family=fam, n=N, p=pn * N, k=k, snr=SNRS[(i + a + c) % 3]))
     return out
-
-
-@contextlib.contextmanager
-def competing_process():
-    """One CPU-bound process running alongside."""
-    proc = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
-    time.sleep(0.2)
-    try:
-        yield
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def timed(fn):
