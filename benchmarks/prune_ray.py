@@ -1,7 +1,10 @@
 """Serial vs ``executor="ray"`` on MobileNetV1 in block mode (issue 11).
 
 A randomly initialised MobileNetV1 (4,209,088 weights, 3x32x32 random inputs, 1000 random
-classes: the weight count, not the data, sets the problem size) is pruned to 0.9 with
+classes: the weight count, not the data, sets the problem size), its BatchNorm statistics
+estimated on 256 of the inputs (with the default running statistics the activations of a
+random MobileNetV1 vanish through its 27 layers and the Fisher is rounding noise, which no
+two runs rank alike), is pruned to 0.9 with
 n_samples=500 and ``block_size=10000``. ``memory_limit`` (per group, so per Ray task) splits A
 into several groups; the serial run builds and solves them one after another, the Ray run as
 tasks on a local Ray cluster with ``--workers`` CPUs. Masks and weights must be identical.
@@ -38,7 +41,7 @@ def main() -> None:
 
     from adapters.demo.models import MobileNetV1, count_weights
     from adapters.demo.threads import set_threads
-    from adapters.torch import prune
+    from adapters.torch import prune, recalibrate_batchnorm
 
     set_threads(args.threads)
     g = torch.Generator().manual_seed(0)
@@ -48,6 +51,7 @@ def main() -> None:
     for executor in ("serial", "ray"):
         torch.manual_seed(0)
         model = MobileNetV1().eval()
+        recalibrate_batchnorm(model, X[:256], n_batches=4, batch_size=64)
         if executor == "ray":
             t0 = time.perf_counter()
             ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
@@ -72,7 +76,8 @@ def main() -> None:
     pr = dict(mr.named_parameters())
     same_weights = all(torch.equal(p, pr[k]) for k, p in ms.named_parameters())
     res = {
-        "model": "MobileNetV1 (width 1.0), random init, 3x32x32 random inputs",
+        "model": "MobileNetV1 (width 1.0), random init, BN statistics on 256 of the random "
+        "3x32x32 inputs",
         "weights": count_weights(ms),
         "n_samples": rs.n_samples,
         "block_size": args.block_size,

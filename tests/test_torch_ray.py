@@ -107,3 +107,32 @@ def test_layerwise_executor_is_checked_before_the_model_is_touched(monkeypatch):
     with pytest.raises(ImportError, match=r"chita\[ray\]"):
         prune_layerwise(model, _dict_batches(), sparsity=0.5, executor="ray", progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def _counts_inside(counts):
+    """Run in a Ray worker: the thread counts seen inside ``counts.applied()``."""
+    from adapters.torch.executors import ThreadCounts
+
+    with counts.applied():
+        return ThreadCounts.current()
+
+
+def test_ray_tasks_run_with_the_driver_thread_counts():
+    # A Ray worker starts with Numba on every core and BLAS on one; a parallel reduction over
+    # another thread count rounds differently (it changed mask entries on a MobileNetV1), so
+    # each task applies the driver's counts.
+    ray = pytest.importorskip("ray")
+    import numba
+
+    from adapters.torch.executors import ThreadCounts
+
+    wanted = ThreadCounts(torch=1, numba=1, blas=1)
+    before = ThreadCounts.current()
+    assert _counts_inside(wanted) == wanted  # in this process, and restored after
+    assert (torch.get_num_threads(), numba.get_num_threads()) == (before.torch, before.numba)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        seen = ray.get(ray.remote(_counts_inside).remote(wanted))
+    finally:
+        ray.shutdown()
+    assert seen == wanted

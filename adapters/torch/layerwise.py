@@ -31,7 +31,7 @@ from sparse_regression.constants import PATTERN_SPARSITY_ATOL
 from sparse_regression.gram import GramAccumulator, LayerProblem
 from sparse_regression.nm import NM, LayerK, RowK, parse_pattern
 
-from .executors import EXECUTORS, require_ray, run_tasks
+from .executors import EXECUTORS, ThreadCounts, require_ray, run_tasks
 from .snapshot import ModelSnapshot
 from .targets import resolve_targets
 
@@ -350,7 +350,7 @@ def prune_layerwise(
         else:
             groups_to_calibrate = groups
         n_layers, done = len(owners), 0
-        threads = _blas_threads()
+        threads = ThreadCounts.current()
         for group in groups_to_calibrate:
             grams = _calibrate(model, {n: owners[n] for n in group}, batches, to_inputs, order)
 
@@ -393,12 +393,6 @@ def prune_layerwise(
         model.train(was_training)
     report.time = time.perf_counter() - t_start
     return report
-
-
-def _blas_threads() -> int:
-    from threadpoolctl import threadpool_info
-
-    return max([1] + [int(i.get("num_threads") or 1) for i in threadpool_info()])
 
 
 def _call(model, batch, to_inputs):
@@ -465,9 +459,7 @@ def _calibrate(model, group: dict, batches, to_inputs, order) -> dict[str, GramA
 def _solve_layer(H, W_bar, dampening, pat, method, options, compare, threads):
     """One layer's solve, numpy only (runs in this process or in a Ray task):
     ``(W, error, magnitude error or None, seconds)``."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(threads):  # the same BLAS threads wherever it runs: same result
+    with threads.applied():  # the driver's thread counts wherever it runs: the same result
         t0 = time.perf_counter()
         problem = LayerProblem(H, W_bar, dampening)
         W = prune_layer(problem, pat, method, **options)
