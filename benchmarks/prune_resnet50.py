@@ -7,7 +7,7 @@ here because torchvision's wheel does not load against this CPU torch build), 3x
 The Fisher is streamed group by group (``memory_limit``), never all of A in memory. Each method
 runs in its own worker process so that its peak RSS is its own; every method, magnitude
 included, is BN-recalibrated on 500 training images before the test accuracy. Writes
-``benchmarks/results/prune_resnet50.json``.
+``benchmarks/results/prune_resnet50{--tag}.json``.
 
     python benchmarks/prune_resnet50.py [--threads 2] [--epochs 2] [--memory-limit 12GB]
 """
@@ -133,6 +133,7 @@ def worker(args) -> dict:
         memory_limit=args.memory_limit,
         progress=True,  # per-group progress on stderr
         random_state=0,
+        ignore=[n for n in args.ignore.split(",") if n] or None,
         **kw,
     )
     t2 = time.perf_counter()
@@ -168,6 +169,13 @@ def main() -> None:
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--memory-limit", default="12GB")
     ap.add_argument("--methods", default="magnitude,chita")
+    ap.add_argument("--tag", default="", help="suffix of the JSON file name")
+    ap.add_argument(
+        "--ignore",
+        default="",
+        help="comma-separated targets left dense for every method (e.g. fc.weight: global "
+        "magnitude at 0.7 prunes the 2-epoch model's classifier to zero)",
+    )
     ap.add_argument("--worker", dest="method", default=None)
     args = ap.parse_args()
     if args.method:
@@ -185,7 +193,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--worker", method, "--threads", str(args.threads),
                "--epochs", str(args.epochs), "--n-samples", str(args.n_samples),
                "--block-size", str(args.block_size), "--sparsity", str(args.sparsity),
-               "--memory-limit", args.memory_limit]  # fmt: skip
+               "--memory-limit", args.memory_limit, "--ignore", args.ignore]  # fmt: skip
         load0 = os.getloadavg()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -207,12 +215,14 @@ def main() -> None:
         "block_size": args.block_size,
         "sparsity": args.sparsity,
         "memory_limit": args.memory_limit,
+        "ignore": args.ignore,
         "threads": args.threads,
         "cpu_count": os.cpu_count(),
         "runs": runs,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "prune_resnet50.json").write_text(json.dumps(res, indent=2))
+    out = RESULTS / f"prune_resnet50{args.tag}.json"
+    out.write_text(json.dumps(res, indent=2))
     print("| method | weights | accuracy (BN recal.) | prune s | gradients s | solve s | RSS |")
     print("|---|---|---|---|---|---|---|")
     for r in runs:
@@ -221,7 +231,7 @@ def main() -> None:
             f"{r['time_prune']:.0f} | {r['times']['gradients']:.0f} | {r['times']['solve']:.0f} | "
             f"{r['peak_rss_bytes'] / 1e9:.2f} GB |"
         )
-    print(f"wrote {RESULTS / 'prune_resnet50.json'}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
