@@ -5,7 +5,11 @@ one-shot CHITA with n_samples in 250 ... 4000. Digits has 1200 training images, 
 sets beyond that are *augmented* training images (random shifts of up to 2 pixels plus Gaussian
 noise of 0.1 std, generated, no download); n <= 1200 uses the plain training images.
 
-Part ``blocks``: block mode vs unblocked CHITA vs magnitude at 0.9 and 0.95 (n = 500).
+Part ``blocks``: block mode vs unblocked CHITA vs magnitude at 0.9 and 0.95 (n = 500). Block
+mode splits k across blocks by a global solve on the samples whose A fits memory (all 500
+here); two more rows cap that solve at 100 samples (as if memory were short) and at 0 (the
+magnitude split, block mode before the global split). Part ``split`` sweeps that cap
+(``SPLIT_CAPS``) at 0.9 and 0.95.
 
 Every ResNet20 result (magnitude included) is BN-recalibrated on 500 training images after
 pruning (DESIGN.md section 6, a small private helper: ``adapters/torch`` has no shared one on
@@ -21,11 +25,16 @@ import argparse
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
+
+
+#: Part ``split``: block mode's global split on at most this many samples (0: magnitude split).
+SPLIT_CAPS = (0, 100, 150, 250, 350, None)
 
 
 def augmented(X, y, n: int, seed: int = 0):
@@ -85,14 +94,52 @@ def load_model(name: str):
     return model, d
 
 
-def run_one(name, model, state, d, n, sparsity, **kw) -> dict:
+def calibration_draw(d, n: int, draw: int):
+    """Calibration set ``draw``: draw 0 is the first ``n`` training images (as before); draw
+    j > 0 a random permutation of them (seed 1000 + j); beyond the 1200 images, augmented."""
+    import torch
+
+    X, y = d.X_train, d.y_train
+    if draw:
+        perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(1000 + draw))
+        X, y = X[perm], y[perm]
+    return augmented(X, y, n, seed=draw)
+
+
+@contextmanager
+def split_samples_cap(cap):
+    """Block mode's global split on at most ``cap`` samples, as if only that many fit the
+    memory limit (0: the magnitude split; None: what fits)."""
+    import adapters.torch.pruner as P
+
+    if cap is None:
+        yield
+        return
+    orig = P.allocation_samples
+    P.allocation_samples = lambda n, total, k, limit: min(orig(n, total, k, limit), cap)
+    try:
+        yield
+    finally:
+        P.allocation_samples = orig
+
+
+def run_one(name, model, state, d, n, sparsity, draw: int = 0, split_cap=None, **kw) -> dict:
     from adapters.demo.train import accuracy
     from adapters.torch import prune
 
     model.load_state_dict(state)
-    X, y = augmented(d.X_train, d.y_train, n)
+    X, y = calibration_draw(d, n, draw)
     t0 = time.perf_counter()
-    rep = prune(model, (X, y), sparsity=sparsity, n_samples=n, progress=False, **kw)
+    with split_samples_cap(split_cap):
+        rep = prune(
+            model,
+            (X, y),
+            sparsity=sparsity,
+            n_samples=n,
+            progress=False,
+            random_state=draw or None,
+            **kw,
+        )
     t_prune = time.perf_counter() - t0
     if name == "resnet20":
         recalibrate_bn(model, d.X_train[:500])
@@ -101,6 +148,7 @@ def run_one(name, model, state, d, n, sparsity, **kw) -> dict:
     return {
         "model": name,
         "n_requested": n,
+        "draw": draw,
         "n_used": rep.n_samples,
         "n_holdout": rep.n_holdout,
         "sparsity": sparsity,
@@ -123,6 +171,57 @@ def _save(rows, name) -> None:
     (RESULTS / name).write_text(json.dumps(rows, indent=2))
 
 
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean, min and max test accuracy over the draws of each (model, part, setting, n, s)."""
+    import numpy as np
+
+    keys = []
+    for r in rows:
+        key = (r["model"], r["part"], r.get("method", "chita"), r["n_requested"], r["sparsity"])
+        if key not in keys:
+            keys.append(key)
+    out = []
+    for key in keys:
+        sel = [
+            r
+            for r in rows
+            if (r["model"], r["part"], r.get("method", "chita"), r["n_requested"], r["sparsity"])
+            == key
+        ]
+        acc = np.array([100 * r["test_accuracy"] for r in sel])
+        out.append(
+            dict(
+                zip(("model", "part", "setting", "n", "sparsity"), key, strict=True),
+                draws=len(sel),
+                mean=float(acc.mean()),
+                min=float(acc.min()),
+                max=float(acc.max()),
+                time=float(np.mean([r["time_prune"] for r in sel])),
+            )
+        )
+    return out
+
+
+def print_tables(rows: list[dict]) -> None:
+    """Markdown table of the means over draws, and the samples target (+-0.5 point)."""
+    summary = summarize(rows)
+    print("\n| model | part | setting | n | sparsity | accuracy, mean (min-max) | draws | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in summary:
+        print(
+            f"| {r['model']} | {r['part']} | {r['setting']} | {r['n']} | {r['sparsity']} | "
+            f"{r['mean']:.2f} ({r['min']:.1f}-{r['max']:.1f}) | {r['draws']} | {r['time']:.1f} |"
+        )
+    for model in dict.fromkeys(r["model"] for r in summary):
+        curve = [r for r in summary if r["model"] == model and r["part"] == "samples"]
+        if len(curve) > 1:
+            drops = [b["mean"] - a["mean"] for a, b in zip(curve, curve[1:], strict=False)]
+            print(
+                f"{model}: largest drop of the mean from one n to the next "
+                f"{-min(min(drops), 0.0):.2f} points (target <= 0.5)"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", default="samples,blocks")
@@ -131,6 +230,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--block-size", type=int, default=10000)
     ap.add_argument("--out", default="prune_scaling.json")
+    ap.add_argument(
+        "--draws", type=int, default=1, help="calibration sets per point (random subsets)"
+    )
     args = ap.parse_args()
     from adapters.demo.threads import set_threads
     from adapters.demo.train import accuracy
@@ -145,40 +247,58 @@ def main() -> None:
         print(f"{name}: dense test accuracy {dense:.4f}", flush=True)
         if "samples" in parts:
             for n in [int(v) for v in args.n_list.split(",")]:
-                r = run_one(name, model, state, d, n, 0.9)
-                r["part"], r["dense_accuracy"] = "samples", dense
-                rows.append(r)
-                _save(rows, args.out)
-                print(
-                    f"  n={n:5d} used {r['n_used']:5d}  acc {r['test_accuracy']:.4f}  "
-                    f"{r['time_prune']:.1f}s  swap {r['local_search']} {r['swap_ranking']}",
-                    flush=True,
-                )
+                for draw in range(args.draws):
+                    r = run_one(name, model, state, d, n, 0.9, draw=draw)
+                    r["part"], r["dense_accuracy"] = "samples", dense
+                    rows.append(r)
+                    _save(rows, args.out)
+                    print(
+                        f"  n={n:5d} draw {draw} used {r['n_used']:5d}  "
+                        f"acc {r['test_accuracy']:.4f}  {r['time_prune']:.1f}s  "
+                        f"swap {r['local_search']} {r['swap_ranking']}",
+                        flush=True,
+                    )
         if "blocks" in parts:
             for s in (0.9, 0.95):
                 for label, kw in (
                     ("magnitude", {"method": "magnitude"}),
                     ("chita", {}),
                     ("chita block", {"block_size": args.block_size}),
+                    ("block, split n=100", {"block_size": args.block_size, "split_cap": 100}),
+                    ("block, magnitude split", {"block_size": args.block_size, "split_cap": 0}),
                 ):
-                    r = run_one(name, model, state, d, 500, s, **kw)
-                    r["part"], r["method"], r["dense_accuracy"] = "blocks", label, dense
-                    rows.append(r)
-                    _save(rows, args.out)
-                    print(
-                        f"  s={s} {label:12s} acc {r['test_accuracy']:.4f}  "
-                        f"{r['time_prune']:.1f}s  {r['block_choice'] or ''}",
-                        flush=True,
-                    )
+                    for draw in range(args.draws):
+                        r = run_one(name, model, state, d, 500, s, draw=draw, **kw)
+                        r["part"], r["method"], r["dense_accuracy"] = "blocks", label, dense
+                        rows.append(r)
+                        _save(rows, args.out)
+                        print(
+                            f"  s={s} {label:12s} draw {draw} acc {r['test_accuracy']:.4f}  "
+                            f"{r['time_prune']:.1f}s  {r['block_choice'] or ''}",
+                            flush=True,
+                        )
+        if "split" in parts:
+            for s in (0.9, 0.95):
+                for cap in SPLIT_CAPS:
+                    label = f"block, split n={'all' if cap is None else cap}"
+                    for draw in range(args.draws):
+                        r = run_one(
+                            name,
+                            model,
+                            state,
+                            d,
+                            500,
+                            s,
+                            draw=draw,
+                            split_cap=cap,
+                            block_size=args.block_size,
+                        )
+                        r["part"], r["method"], r["dense_accuracy"] = "split", label, dense
+                        rows.append(r)
+                        _save(rows, args.out)
+                        print(f"  s={s} {label} draw {draw} acc {r['test_accuracy']:.4f}")
     _save(rows, args.out)
-    print("\n| model | part | setting | n used | sparsity | accuracy | prune s |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        setting = r.get("method", "chita")
-        print(
-            f"| {r['model']} | {r['part']} | {setting} | {r['n_used']} | {r['sparsity']} | "
-            f"{100 * r['test_accuracy']:.2f} | {r['time_prune']:.1f} |"
-        )
+    print_tables(rows)
     print(f"wrote {RESULTS / args.out}")
 
 

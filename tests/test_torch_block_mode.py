@@ -61,9 +61,10 @@ def test_block_mode_full_model_objective_is_exact(digits_mlp):
     mag = np.where(np.abs(w) > 0.8, w, 0.0)
     x = np.where(rng.random(p) < 0.4, rng.standard_normal(p), 0.0)
     rho = [0.3, 0.7, 1.1]
+    g = np.where(rng.random(p) < 0.3, rng.standard_normal(p), 0.0)  # a global solve's answer
     comb = BlockCombiner(n, first_order=True)
     for (lo, hi), r in zip([(0, 10), (10, 22), (22, 30)], rho, strict=True):
-        comb.add(A[:, lo:hi], w[lo:hi], mag[lo:hi], x[lo:hi], x[lo:hi] != 0, r)
+        comb.add(A[:, lo:hi], w[lo:hi], mag[lo:hi], x[lo:hi], x[lo:hi] != 0, r, g[lo:hi])
     ridge = np.repeat(rho, [10, 12, 8])
     e = 1 / np.sqrt(n)
     for alpha in (0.0, 0.5, 1.0):
@@ -71,10 +72,91 @@ def test_block_mode_full_model_objective_is_exact(digits_mlp):
         res = A.astype(np.float64) @ (pt - w) + e
         want = 0.5 * res @ res + 0.5 * np.sum(ridge * (pt - w) ** 2)
         assert comb.objective(alpha) == pytest.approx(want, rel=1e-6)
-    res = A.astype(np.float64) @ (mag - w) + e
-    assert comb.objective_magnitude == pytest.approx(
-        0.5 * res @ res + 0.5 * np.sum(ridge * (mag - w) ** 2), rel=1e-6
-    )
+    for point, got in ((mag, comb.objective_magnitude), (g, comb.objective_global)):
+        res = A.astype(np.float64) @ (point - w) + e
+        assert got == pytest.approx(
+            0.5 * res @ res + 0.5 * np.sum(ridge * (point - w) ** 2), rel=1e-6
+        )
+
+
+class _Recorder:
+    """The default solver, recording each problem's k, width, A and answer."""
+
+    def __init__(self):
+        from adapters.torch.pruner import default_solver
+
+        self.inner = default_solver(local_search=True, random_state=0)
+        self.problems = []
+
+    def solve(self, problem, warm_start=None):
+        sol = self.inner.solve(problem, warm_start=warm_start)
+        A = np.array(problem.A)
+        self.problems.append({"k": problem.k, "A": A, "coef": sol.coef.copy()})
+        return sol
+
+
+def _recorded_block_prune(model, d):
+    rec = _Recorder()
+    kw = dict(sparsity=0.9, n_samples=300, block_size=250, progress=False, solver=rec)
+    return rec, prune(model, (d.X_train, d.y_train), **kw)
+
+
+def test_block_mode_splits_k_by_a_global_solve(digits_mlp):
+    """With memory for it, one unblocked solve on the same samples comes first; each block
+    then keeps exactly as many weights as that solve kept in it, starting from its support."""
+    model, d, state = digits_mlp
+    model.load_state_dict(state)
+    rec, rep = _recorded_block_prune(model, d)
+    glob, blocks = rec.problems[0], rec.problems[1:]
+    total = rep.total
+    assert glob["A"].shape == (300, total) and glob["k"] == total - int(0.9 * total + 0.5)
+    support = glob["coef"] != 0
+    lo = 0
+    for pb in blocks:
+        hi = lo + pb["A"].shape[1]
+        np.testing.assert_array_equal(pb["A"], glob["A"][:, lo:hi])  # same Fisher, sliced
+        assert pb["k"] == support[lo:hi].sum()
+        lo = hi
+    assert lo == total
+    choice = rep.history[-1].block_choice
+    assert choice["allocation"] == "global solve on 300 samples"
+    assert "global solve" in choice["holdout_loss"]
+    assert any("global solve on 300 of the 300 samples" in x for x in rep.notes)
+    best = min(choice["holdout_loss"].values())
+    assert choice["holdout_loss"][choice["chosen"]] == best
+
+
+def test_block_mode_falls_back_to_magnitude_split(digits_mlp, monkeypatch):
+    """When fewer than BLOCK_ALLOC_MIN_SAMPLES samples of the global problem fit the memory
+    limit, k is split by magnitude, and the report says why."""
+    from adapters.torch.allocation import topk_mask
+    from adapters.torch.planning import plan_problems
+
+    monkeypatch.setattr("adapters.torch.pruner.allocation_samples", lambda *a: 50)
+    model, d, state = digits_mlp
+    model.load_state_dict(state)
+    w = torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.dim() > 1])
+    rec, rep = _recorded_block_prune(model, d)
+    mag = topk_mask(np.abs(w.double().numpy()), rep.total - int(0.9 * rep.total + 0.5))
+    ranges = plan_problems([(0, 2048), (2048, rep.total)], rep.total, "global", 250)
+    want = [int(mag[r.lo : r.hi].sum()) for r in ranges]
+    assert [pb["k"] for pb in rec.problems] == [
+        k for k, r in zip(want, ranges, strict=True) if 0 < k < r.size
+    ]
+    assert rep.history[-1].block_choice["allocation"] == "magnitude"
+    assert "global solve" not in rep.history[-1].block_choice["holdout_loss"]
+    assert any("split across blocks by magnitude" in x for x in rep.notes)
+
+
+def test_allocation_samples_is_the_largest_that_fits():
+    from adapters.torch.planning import allocation_samples, global_problem_bytes
+
+    total, k = 5000, 400
+    for m in (1, 37, 250):
+        limit = global_problem_bytes(m, total, k)
+        assert allocation_samples(1000, total, k, limit) == m
+        assert allocation_samples(1000, total, k, limit - 1) == m - 1
+    assert allocation_samples(1000, total, k, 10**12) == 1000
 
 
 def test_report_states_skipped_swap_round(digits_mlp, monkeypatch):

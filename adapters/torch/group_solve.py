@@ -54,6 +54,11 @@ class GroupJob:
     budgets: list | None = None
     #: BN-aware Fisher: targets (indices) whose channel-scale directions are projected out
     bn_targets: list = field(default_factory=list)
+    #: Block mode with a global allocation: each block's start (``w`` on the allocated
+    #: support) over [lo, hi); None: the magnitude point ``w_mag``.
+    start: np.ndarray | None = None
+    #: ... and that global solve's answer over [lo, hi) (a candidate of the stage's choice)
+    alt: np.ndarray | None = None
 
 
 @dataclass
@@ -129,11 +134,12 @@ def solve_group(job: GroupJob) -> GroupResult:
             "the per-sample gradients contain NaN or inf; check the model's outputs and "
             "loss_fn on the calibration data (e.g. with torch.autograd.detect_anomaly)."
         )
+    start_all = job.w_mag if job.start is None else job.start
     res = GroupResult(
         lo,
         hi,
-        job.w_mag.copy(),
-        job.w_mag != 0,
+        start_all.copy(),
+        start_all != 0,
         BlockCombiner(n, job.first_order) if job.block_mode else None,
         col_sq_sum=float(col_sq.sum()),
         n_cols=int(col_sq.size),
@@ -144,7 +150,8 @@ def solve_group(job: GroupJob) -> GroupResult:
     for pb, k, budget in zip(job.problems, job.ks, budgets, strict=True):
         a, b = pb.lo - lo, pb.hi - lo
         costs_b = None if budget is None else job.costs[a:b]
-        wb, start = job.w[a:b], job.w_mag[a:b]
+        wb, mag, start = job.w[a:b], job.w_mag[a:b], start_all[a:b]
+        alt = None if job.alt is None else job.alt[a:b]
         Ab = A[:, a:b]
         cs = col_sq[a:b] if job.block_mode else col_sq
         ridge_abs = job.ridge_rel * float(cs.mean())
@@ -153,7 +160,7 @@ def solve_group(job: GroupJob) -> GroupResult:
         if k == 0 or (k == pb.size and all_fit):
             # nothing to solve: all pruned / all kept (magnitude values stand)
             if job.block_mode:
-                res.combiner.add(Ab, wb, start, start, start != 0, ridge_abs)
+                res.combiner.add(Ab, wb, mag, start, start != 0, ridge_abs, alt)
             continue
         bvec = matvec(Ab, wb)
         if job.first_order:
@@ -162,7 +169,7 @@ def solve_group(job: GroupJob) -> GroupResult:
         prob = SparseProblem(
             Ab, bvec, k, ridge=ridge_abs, w_ref=wb, check_finite=False, costs=costs_b, budget=budget
         )
-        f_mag = prob.objective(start)
+        f_mag = prob.objective(mag)
         sol = job.solver.solve(prob, warm_start=start.copy())
         if prob.has_budget:
             coef, support = finalize_budget_solution(prob, sol, pb)
@@ -173,7 +180,7 @@ def solve_group(job: GroupJob) -> GroupResult:
         res.obj_mag += f_mag
         res.obj += prob.objective(coef)
         if job.block_mode:
-            res.combiner.add(Ab, wb, start, coef, support, ridge_abs)
+            res.combiner.add(Ab, wb, mag, coef, support, ridge_abs, alt)
         res.coef[a:b] = coef
         res.support[a:b] = support
         res.solutions.append(_summary(sol))

@@ -15,7 +15,7 @@ import torch
 from .fisher import collect_samples
 from .per_sample_grads import per_sample_loss_sum
 
-__all__ = ["holdout_size", "calibration_split", "holdout_loss"]
+__all__ = ["holdout_size", "calibration_split", "head_samples", "holdout_loss"]
 
 
 def holdout_size(n_samples: int) -> int:
@@ -54,6 +54,18 @@ def calibration_split(data, n_samples: int, device, random_state=None):
         if need == 0:
             break
     return fisher, tail, False
+
+
+def head_samples(batches, m: int) -> list[tuple]:
+    """The first ``m`` samples of ``batches`` (the last batch sliced)."""
+    out, seen = [], 0
+    for x, y in batches:
+        take = min(len(x), m - seen)
+        if take <= 0:
+            break
+        out.append((x[:take], y[:take]))
+        seen += take
+    return out
 
 
 @torch.no_grad()

@@ -4,7 +4,9 @@
   problem (one global problem; one per layer for ``scope="layer"``; one per block for
   ``block_size``);
 * :func:`allocate` -- how many weights each problem keeps at a stage (magnitude ranking splits k
-  across blocks; with ``scope="global"`` the layer guard keeps every layer non-empty);
+  across blocks; with ``scope="global"`` the layer guard keeps every layer non-empty); block
+  mode refines the split with a global solve on :func:`allocation_samples` samples
+  (:mod:`.block_mode`);
 * :func:`plan_groups` -- consecutive problems packed into groups whose matrix A (plus the
   solver's workspace) fits ``memory_limit``; one group's A is built at a time.
 """
@@ -24,7 +26,9 @@ from .memory import format_bytes, problem_bytes
 __all__ = [
     "ProblemRange",
     "allocate",
+    "allocation_samples",
     "check_layer_k",
+    "global_problem_bytes",
     "guard_mask",
     "plan_groups",
     "plan_problems",
@@ -69,6 +73,28 @@ def allocate(w, slices, problems, scope, sparsity, guard):
             kl = (b - a) - n_zeros(sparsity, b - a)
             mask[a:b] = topk_mask(scores[a:b], kl)
     return [int(mask[p.lo : p.hi].sum()) for p in problems], mask
+
+
+def global_problem_bytes(m: int, total: int, k: int) -> int:
+    """Peak bytes of one global problem with ``m`` samples: A, the solver's workspace and the
+    per-sample gradient buffers."""
+    return problem_bytes(m, total, max(k, 1)) + min(GRAD_RESERVE, 8 * m * total)
+
+
+def allocation_samples(n: int, total: int, k: int, limit: int) -> int:
+    """The largest ``n' <= n`` whose one global problem (:func:`global_problem_bytes`) fits
+    ``limit``; 0 when none does."""
+
+    def need(m: int) -> int:
+        return global_problem_bytes(m, total, k)
+
+    if need(n) <= limit:
+        return n
+    lo, hi = 0, n  # need(lo) fits (or lo = 0), need(hi) does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if need(mid) <= limit else (lo, mid)
+    return lo
 
 
 def guard_mask(scores, k, slices, guard):

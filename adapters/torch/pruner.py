@@ -33,13 +33,22 @@ from sparse_regression.threads import resolve_n_jobs
 
 from .allocation import n_zeros, stage_sparsities, topk_mask
 from .batchnorm import batchnorm_layers, bn_scale_targets, recalibrate_batchnorm
+from .block_mode import BLOCK_ALLOC_MIN_SAMPLES
 from .executors import EXECUTORS, require_ray
 from .fisher import collect_samples
 from .flops import flop_costs, knapsack_mask, resolve_flop_budget
 from .holdout import calibration_split
 from .masks import MASK_MODES, write_back
-from .memory import parse_memory_limit
-from .planning import ProblemRange, allocate, check_layer_k, plan_groups, plan_problems
+from .memory import format_bytes, parse_memory_limit
+from .planning import (
+    ProblemRange,
+    allocate,
+    allocation_samples,
+    check_layer_k,
+    global_problem_bytes,
+    plan_groups,
+    plan_problems,
+)
 from .report import LayerStats, PruneReport, StageRecord
 from .snapshot import ModelSnapshot
 from .stages import StageContext, flat_weights, run_stages
@@ -79,6 +88,25 @@ def default_solver(local_search: bool = True, random_state=None, n_jobs=None) ->
         random_state=0 if random_state is None else random_state,
         n_jobs=n_jobs,
     )
+
+
+def _block_allocation(n: int, total: int, k: int, limit: int, notes: list[str]):
+    """Samples of block mode's global allocation solve (0: magnitude split) and its peak
+    bytes; says which in ``notes``."""
+    m = allocation_samples(n, total, k, limit)
+    if m >= min(n, BLOCK_ALLOC_MIN_SAMPLES):
+        notes.append(
+            f"block mode: k split across blocks by a global solve on {m} of the {n} samples "
+            "(the most whose A fits memory_limit)"
+        )
+        return m, global_problem_bytes(m, total, k)
+    need = global_problem_bytes(min(n, BLOCK_ALLOC_MIN_SAMPLES), total, k)
+    notes.append(
+        f"block mode: k split across blocks by magnitude: a global solve on "
+        f"{min(n, BLOCK_ALLOC_MIN_SAMPLES)} samples needs about {format_bytes(need)}, over "
+        f"memory_limit={format_bytes(limit)} (raise it for a better split)"
+    )
+    return 0, 0
 
 
 # ---------------------------------------------------------------------------- validation
@@ -307,8 +335,11 @@ def prune(
         if not sparsity_given:
             sched = [0.0] * stages
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
+    alloc_solver = None
     if solver is None:
         solver = default_solver(stages == 1 and block_size is None, random_state, n_jobs)
+        # block mode's global allocation solve gets the swap round of an unblocked prune
+        alloc_solver = default_solver(stages == 1, random_state, n_jobs)
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
@@ -349,6 +380,12 @@ def prune(
             groups, peak_bytes = plan_groups(
                 problems, ks0, n_used, limit, block_mode, max(p.size for p in problems)
             )
+            alloc_samples = 0
+            if block_mode and costs is None:
+                alloc_samples, alloc_bytes = _block_allocation(
+                    n_used, total, sum(ks0), limit, notes
+                )
+                peak_bytes = max(peak_bytes, alloc_bytes)
             bn_idx = [] if bn_aware is False else bn_scale_targets(model, tlist, batches[0][0][:2])
             if bn_aware and not bn_idx:
                 notes.append("bn_aware: no target feeds a BatchNorm layer; nothing projected")
@@ -374,6 +411,8 @@ def prune(
                 holdout=holdout,
                 executor=executor,
                 bn_targets=list(bn_idx),
+                alloc_samples=alloc_samples,
+                alloc_solver=alloc_solver,
                 between_stages=(
                     (lambda: recalibrate_batchnorm(model, data, random_state=bn_seed))
                     if recal

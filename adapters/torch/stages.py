@@ -1,6 +1,8 @@
 """The stage loop of ``prune``: one least-squares solve per stage, driven by one context.
 
-Stage t (sparsity s_t) from the flat weights w: allocate k per problem (magnitude ranking),
+Stage t (sparsity s_t) from the flat weights w: allocate k per problem (magnitude ranking;
+block mode: the support of a global solve on the samples that fit memory,
+:func:`global_allocation`),
 build each group's A from per-sample gradients at w, solve every problem of the group from the
 magnitude start with ``w_ref = w``, and return the new weights and mask; the next stage starts
 from them (CHITA++). See :mod:`.fisher` for A and b.
@@ -24,8 +26,8 @@ from .block_mode import BLOCK_MIN_RIDGE, DAMPING, damped, merge_combiners
 from .executors import run_groups
 from .flops import knapsack_mask
 from .group_solve import GroupJob
-from .holdout import holdout_loss
-from .planning import ProblemRange, allocate
+from .holdout import head_samples, holdout_loss
+from .planning import ProblemRange, allocate, plan_problems
 from .report import StageRecord
 from .targets import Target
 from .validity import check_fisher_scale
@@ -65,6 +67,10 @@ class StageContext:
     bn_targets: list[int] = field(default_factory=list)
     #: called between stages (BN recalibration), so the next Fisher sees the recalibrated net
     between_stages: Callable[[], object] | None = None
+    #: block mode: samples of the global solve that splits k across blocks (0: magnitude split)
+    alloc_samples: int = 0
+    #: ... and its solver (None: ``solver``)
+    alloc_solver: object = None
 
     @property
     def n_samples(self) -> int:
@@ -143,8 +149,15 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
     w_mag = np.where(mask_mag, w, 0.0)
     if k_total == w.shape[0]:
         return rec, w.copy(), mask_mag.copy()
-    w_new = w_mag.copy()
-    mask_new = mask_mag.copy()
+    start, start_mask, w_glob = None, mask_mag, None
+    if len(problems) > 1 and budget_t is None and ctx.alloc_samples:
+        w_glob, support, t_grad, t_solve = global_allocation(ctx, w, s_t, t_idx)
+        ks = [int(support[pb.lo : pb.hi].sum()) for pb in problems]
+        start, start_mask = np.where(support, w, 0.0), support
+        rec.time_gradients += t_grad
+        rec.time_solve += t_solve
+    w_new = (w_mag if start is None else start).copy()
+    mask_new = start_mask.copy()
     obj_mag = obj = 0.0
     solver_info = {"n_iter": 0, "converged": True, "optimality": set(), "time": 0.0}
     block_mode = len(problems) > 1
@@ -180,6 +193,8 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
                 costs=None if ctx.costs is None else ctx.costs[lo:hi],
                 budgets=[budgets[i] for i in g],
                 bn_targets=ctx.bn_targets,
+                start=None if start is None else start[lo:hi].copy(),
+                alt=None if w_glob is None else w_glob[lo:hi].copy(),
             )
 
     results = run_groups(jobs(), ctx.executor)
@@ -211,10 +226,15 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
     loss_start = holdout_loss(ctx.model, ctx.holdout, ctx.loss_fn)
     if block_mode:
         solver_info["objective_block_diagonal"] = obj
-        w_new, obj = _choose_damping(ctx, w, w_mag, w_new, mask_new, combiner, rec)
+        w_new, obj = _choose_damping(ctx, w, w_mag, w_new, mask_new, combiner, rec, w_glob)
+        rec.block_choice["allocation"] = (
+            "magnitude" if start is None else f"global solve on {ctx.alloc_samples} samples"
+        )
         obj_mag = combiner.objective_magnitude
         if rec.block_choice["chosen"] == "magnitude":
             mask_new = mask_mag.copy()
+        elif rec.block_choice["chosen"] == "global solve":
+            mask_new = start_mask.copy()
         predicted = obj - combiner.objective_dense
     else:
         dense = 0.5 / n if ctx.first_order else 0.0  # 1/2 ||e||^2: the model at w
@@ -228,6 +248,43 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
     rec.solver = solver_info
     rec.objective_magnitude, rec.objective = obj_mag, obj
     return rec, w_new, mask_new
+
+
+def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
+    """Block mode's split of k: the support of one solve of the *unblocked* problem (one global
+    problem, or one per layer with ``scope="layer"``) on the first ``ctx.alloc_samples``
+    calibration samples, whose A fits ``memory_limit``.
+
+    Blocks solved on their own cannot weigh a weight against the other blocks' weights; the
+    magnitude split that they would otherwise get is what loses most of block mode's accuracy
+    (docs/pruning.md, "Block mode"). Returns ``(support, seconds gradients, seconds solve)``.
+    """
+    total = w.shape[0]
+    probs = plan_problems(ctx.slices, total, ctx.scope, None)
+    ks, mask = allocate(w, ctx.slices, probs, ctx.scope, s_t, ctx.guard)
+    job = GroupJob(
+        model=ctx.model,
+        targets=ctx.targets,
+        slices=ctx.slices,
+        batches=head_samples(ctx.batches, ctx.alloc_samples),
+        loss_fn=ctx.loss_fn,
+        problems=probs,
+        ks=ks,
+        lo=0,
+        hi=total,
+        w=w.copy(),
+        w_mag=np.where(mask, w, 0.0),
+        ridge_rel=ctx.ridge,
+        block_mode=False,
+        first_order=ctx.first_order,
+        solver=ctx.solver if ctx.alloc_solver is None else ctx.alloc_solver,
+        guard=ctx.guard and len(probs) == 1,
+        progress=ctx.progress,
+        t_idx=t_idx,
+        bn_targets=ctx.bn_targets,
+    )
+    res = run_groups(iter([job]), ctx.executor)[0]
+    return res.coef, res.support, res.time_gradients, res.time_solve
 
 
 def finalize_budget_solution(prob, sol, pb):
@@ -262,10 +319,13 @@ def _collect_info(solver_info: dict, summary: dict, skipped: dict) -> None:
             solver_info.setdefault(key, set()).add(info[key])
 
 
-def _choose_damping(ctx, w, w_mag, w_new, mask, combiner, rec):
-    """Block mode: the damped block update or the magnitude point, whichever has the lowest
-    held-out loss (:mod:`.block_mode`). Returns (weights, full-model objective)."""
+def _choose_damping(ctx, w, w_mag, w_new, mask, combiner, rec, w_glob=None):
+    """Block mode: the damped block update, the global allocation solve's answer ``w_glob``
+    (when there is one) or the magnitude point, whichever has the lowest held-out loss
+    (:mod:`.block_mode`). Returns (weights, full-model objective)."""
     cands = [(f"damping {a:g}", damped(w, w_new, mask, a), combiner.objective(a)) for a in DAMPING]
+    if w_glob is not None:
+        cands.append(("global solve", w_glob, combiner.objective_global))
     cands.append(("magnitude", w_mag, combiner.objective_magnitude))
     losses = []
     for _, cand, _ in cands:
