@@ -8,8 +8,9 @@ For each stage (one for CHITA, ``stages`` for CHITA++) with target sparsity s_t:
    ridge is ``ridge * mean(diag(A^T A))``;
 2. ``min 1/2||A v - b||^2 + ridge_abs/2 ||v - w||^2  s.t. ||v||_0 <= k_t`` is solved from the
    magnitude-pruned start P_k(w) (one global problem; per layer for ``scope="layer"``; per
-   contiguous block for ``block_size``, with k split across blocks by global/per-layer
-   magnitude ranking);
+   contiguous block for ``block_size``, with k split across blocks by the support of one
+   unblocked solve on the samples that fit ``memory_limit``, or by global/per-layer
+   magnitude ranking when fewer than 100 fit);
 3. the solution becomes w for the next stage (``w_ref`` = previous solution).
 
 The masks and solved weights are written back at the end; on any error the model is restored.
