@@ -21,7 +21,7 @@ and the process's peak RSS so far (max over the runs up to that row).
 
 ``--paired`` gives the FLOP-budgeted methods the sparsity ``1 - budget`` as well.
 
-Writes ``benchmarks/results/prune_flops.json`` and ``prune_flops.png``.
+Writes ``benchmarks/results/prune_flops.json`` and ``prune_flops.png`` (``--out`` names them).
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def main() -> None:
         action="store_true",
         help="also give every FLOP-budgeted method the sparsity 1 - budget (FALCON's pairing)",
     )
+    ap.add_argument("--out", default="prune_flops.json", help="file under benchmarks/results/")
     args = ap.parse_args()
 
     from adapters.demo.data import load_digits
@@ -142,7 +143,7 @@ def main() -> None:
         )
         rows.append(row)
         RESULTS.mkdir(parents=True, exist_ok=True)  # partial results survive an interrupted run
-        (RESULTS / "prune_flops.json").write_text(
+        (RESULTS / args.out).write_text(
             json.dumps(dict(dense_test_accuracy=dense_acc, rows=rows, complete=False), indent=1)
         )
         print(
@@ -222,7 +223,7 @@ def main() -> None:
         bn_recalibration="private helper in this script (recalibrate_batchnorm not in main yet)",
         complete=True,
     )
-    (RESULTS / "prune_flops.json").write_text(json.dumps(out, indent=1))
+    (RESULTS / args.out).write_text(json.dumps(out, indent=1))
     try:
         import matplotlib
 
@@ -240,10 +241,10 @@ def main() -> None:
         ax.set_title("ResNet20 / digits-32")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(RESULTS / "prune_flops.png", dpi=120)
+        fig.savefig(RESULTS / args.out.replace(".json", ".png"), dpi=120)
     except ImportError:
         pass
-    print(f"wrote {RESULTS / 'prune_flops.json'}")
+    print(f"wrote {RESULTS / args.out}")
 
 
 if __name__ == "__main__":

@@ -521,10 +521,12 @@ def best_add(gout, s_out, scale, in_support, eps, costs=None, room=0.0):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps):
+def best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps, cost_c, slack):
     """Best swap (or addition, when ``can_add``) within a Woodbury-space candidate pool
-    (:mod:`.swaps.woodbury_pool`). Returns (i, j, delta)
-    with i = -1 for an addition; (-1, -1, 0.0) when nothing lowers F."""
+    (:mod:`.swaps.woodbury_pool`) among the moves that fit the cost budget: adding j needs
+    ``cost_c[j] <= slack``, swapping i for j ``cost_c[j] - cost_c[i] <= slack`` (no budget:
+    zero costs and ``slack = inf``). Returns (i, j, delta) with i = -1 for an addition;
+    (-1, -1, 0.0) when nothing lowers F."""
     m = Z.shape[0]
     best, bi, bj = 0.0, -1, -1
     for j in range(m):
@@ -535,12 +537,12 @@ def best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps):
         if s_j <= eps * scale:
             continue
         g_j = -ridge * (v[j] + w_ref_c[j])
-        if can_add:
+        if can_add and cost_c[j] <= slack:
             d = -0.5 * g_j * g_j / s_j
             if d < best:
                 best, bi, bj = d, -1, j
         for i in range(m):
-            if not member[i]:
+            if not member[i] or cost_c[j] - cost_c[i] > slack:
                 continue
             minv = (1.0 - Z[i, i]) / ridge
             if minv <= 0.0:

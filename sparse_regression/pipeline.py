@@ -322,7 +322,7 @@ def _solve(
     optimality = "stationary"
     if local_search:
         mode = _local_search_mode(problem)
-        if problem.has_budget and mode in _LARGE_SEARCHES:
+        if problem.has_budget and mode == "working-set":
             mode = f"the {mode} swap search has no cost budget"
         info["local_search"] = mode
         # The local search is a loop of small BLAS calls (s x s factorisations, s x p
@@ -371,6 +371,12 @@ def _solve(
                     max_rounds=swap_rounds,
                     log=(lambda msg: _log(verbose, msg)),
                     **({"stats": stats} if mode == "woodbury" else {}),
+                    # the Woodbury pool search takes only moves that fit the cost budget
+                    **(
+                        {"costs": problem.costs, "budget": problem.budget}
+                        if problem.has_budget
+                        else {}
+                    ),
                 )
                 if stats.get("ranked", p_all) < p_all - k:
                     info["swap_ranking"] = f"screened: {stats['ranked']} of {p_all} ranked exactly"

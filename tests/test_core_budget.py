@@ -110,3 +110,49 @@ def test_budget_only_k_equals_p_and_w_ref_start():
     sol = solve(pb)
     assert pb.is_feasible(sol.coef)
     assert sol.objective <= pb.objective(np.zeros(50))
+
+
+def _woodbury_budget_instance(seed):
+    X, y = sparse_instance(seed, 80, 600, 15, 0.5, 5.0)
+    rng = np.random.default_rng(seed)
+    w_ref = rng.standard_normal(600)
+    costs = np.repeat([16.0, 4.0, 1.0], 200)  # three "layers", the first the most expensive
+    budget = 0.25 * costs.sum()
+    return X.astype(np.float32), y, w_ref, costs, budget
+
+
+@pytest.mark.parametrize("seed,k", [(0, 600), (1, 600), (2, 150)])
+def test_woodbury_search_keeps_the_budget(seed, k, monkeypatch):
+    """Large budgeted problems: the Woodbury pool search runs and takes only moves that fit;
+    its answer is feasible, the exact minimiser on its support, and no worse than IHT's."""
+    import sparse_regression.constants as C
+    from sparse_regression import backsolve
+
+    X, y, w_ref, costs, budget = _woodbury_budget_instance(seed)
+    monkeypatch.setattr(C, "SWAP_MAX_WORK", 0)  # too large for the full search: Woodbury
+    pb = SparseProblem(X, y, k, ridge=0.3, w_ref=w_ref, costs=costs, budget=budget)
+    sol = solve(pb, active_set=False, swap_rounds=3, random_state=0)
+    assert sol.info["local_search"] == "woodbury"
+    assert sol.info["n_swaps"] + sol.info["n_adds"] > 0
+    assert pb.is_feasible(sol.coef)
+    assert sol.objective < sol.info["iht_objective"]
+    S = np.flatnonzero(sol.coef)
+    assert np.allclose(sol.coef[S], backsolve(pb, S)[S], rtol=1e-6, atol=1e-9)
+    assert np.all(np.diff(sol.history) <= 1e-9 * abs(sol.history[0]))
+
+
+def test_woodbury_search_with_a_slack_budget_equals_the_unbudgeted_one():
+    """Equal costs and a budget that never binds: the same moves as without costs."""
+    from sparse_regression.quadratic import Quadratic
+    from sparse_regression.swaps.woodbury_pool import woodbury_swap_search
+
+    X, y, w_ref, _, _ = _woodbury_budget_instance(3)
+    q = Quadratic(X, y, ridge=0.3, w_ref=w_ref)
+    pb = SparseProblem(X, y, 100, ridge=0.3, w_ref=w_ref)
+    start = solve(pb, local_search=False, active_set=False)
+    plain = woodbury_swap_search(q, 100, start.coef, start.objective, max_rounds=3)
+    budgeted = woodbury_swap_search(
+        q, 100, start.coef, start.objective, max_rounds=3, costs=np.ones(600), budget=1e9
+    )
+    assert plain.n_swaps > 0 and budgeted.n_swaps == plain.n_swaps
+    np.testing.assert_allclose(budgeted.coef, plain.coef, rtol=1e-9, atol=1e-12)

@@ -27,9 +27,11 @@ import scipy.linalg.blas as blas
 from .. import _kernels as K
 from ..backsolve import backsolve_support
 from ..constants import (
+    BUDGET_RTOL,
     LARGE_SEARCH_ROUNDS,
     SWAP_COLLINEAR_RTOL,
     SWAP_RTOL,
+    TINY,
     WOODBURY_MOVES,
     WOODBURY_POOL_ADD,
     WOODBURY_POOL_REFRESH,
@@ -127,7 +129,21 @@ def _sketched_sq_norms(A: np.ndarray, L: np.ndarray, ridge: float) -> np.ndarray
     return out
 
 
-def _candidates(q: Quadratic, S, w, n_remove, n_add, stats=None):
+def _top_split(score, m: int, per_cost=None) -> np.ndarray:
+    """Indices of the ``m`` largest ``score`` entries; with ``per_cost``, half of them by
+    ``score`` and the rest by ``score / per_cost`` (gain per unit of cost), distinct."""
+    m = min(m, score.size)
+    if per_cost is None or m == 0:
+        return np.argpartition(-score, m - 1)[:m] if m else np.zeros(0, dtype=np.int64)
+    half = (m + 1) // 2
+    first = np.argpartition(-score, half - 1)[:half]
+    ratio = score / np.maximum(per_cost, TINY)
+    ratio[first] = -np.inf
+    rest = np.argpartition(-ratio, m - half - 1)[: m - half] if m > half else first[:0]
+    return np.concatenate([first, rest])
+
+
+def _candidates(q: Quadratic, S, w, n_remove, n_add, stats=None, costs=None):
     """Pool for one round: the n_remove support members with the smallest exact removal cost
     and the n_add outside columns with the largest exact addition gain. Also returns the
     support's ``support_factor``, which the pool reuses.
@@ -147,7 +163,10 @@ def _candidates(q: Quadratic, S, w, n_remove, n_add, stats=None):
     lev = np.einsum("ij,ij->j", X, X)  # a_i^T K^-1 a_i for the members
     minv = np.maximum((1.0 - lev) / ridge, np.finfo(float).tiny)
     removal = 0.5 * w[S] ** 2 / minv
-    members = S[np.argsort(removal, kind="stable")[: min(n_remove, S.size)]]
+    if costs is None:
+        members = S[np.argsort(removal, kind="stable")[: min(n_remove, S.size)]]
+    else:  # with a budget also the members that free the most cost per unit of loss
+        members = S[_top_split(-removal, n_remove, costs[S])]
     m = min(n_add, p - S.size)
     if m <= 0:
         return members, factor
@@ -160,7 +179,7 @@ def _candidates(q: Quadratic, S, w, n_remove, n_add, stats=None):
     # (a ranking only, so the triangular solves run in A's precision: float32 halves their cost)
     if n_rank < p - S.size:
         est = np.where(outside, g * g / _sketched_sq_norms(A, L, ridge), -1.0)
-        pool = np.argpartition(-est, n_rank - 1)[:n_rank]
+        pool = _top_split(est, n_rank, None if costs is None else costs)
         s_pool = woodbury_sq_norms(K.gather_columns(A, pool), L, ridge, dtype=A.dtype)
     else:
         pool = np.flatnonzero(outside)
@@ -168,7 +187,7 @@ def _candidates(q: Quadratic, S, w, n_remove, n_add, stats=None):
     if stats is not None:
         stats["ranked"] = max(stats.get("ranked", 0), int(pool.size))
     gain = g[pool] ** 2 / s_pool
-    top = np.argpartition(-gain, m - 1)[:m]
+    top = _top_split(gain, m, None if costs is None else costs[pool])
     return np.concatenate([members, pool[top]]), factor
 
 
@@ -186,12 +205,16 @@ def woodbury_swap_search(
     rtol: float = SWAP_RTOL,
     log=None,
     stats: dict | None = None,
+    costs: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> SwapResult:
     """Swap search over candidate pools in the Woodbury space (``ridge > 0``).
 
-    ``w`` must be the exact minimiser on its support. Returns the best point found, with
-    ``swap_optimal=False`` (pools do not cover every pair). ``stats["ranked"]``, when a dict is
-    given, receives the most columns ranked exactly in a round (``_candidates``).
+    ``w`` must be the exact minimiser on its support (and within the budget, when ``costs``
+    and ``budget`` are given: then every move keeps ``sum_{i in S} costs_i <= budget``).
+    Returns the best point found, with ``swap_optimal=False`` (pools do not cover every pair).
+    ``stats["ranked"]``, when a dict is given, receives the most columns ranked exactly in a
+    round (``_candidates``).
     """
     ridge, col_sq = q.ridge, q.col_sq
     if ridge <= 0:
@@ -202,23 +225,39 @@ def woodbury_swap_search(
     eps = SWAP_COLLINEAR_RTOL
     for rnd in range(1, max_rounds + 1):
         S = np.flatnonzero(w)
-        C, factor = _candidates(q, S, w, n_remove, n_add, stats)
+        C, factor = _candidates(q, S, w, n_remove, n_add, stats, costs)
         pool = _Pool(q, S, C, factor)
         support = set(S.tolist())
+        if costs is None:
+            cost_c, slack = np.zeros(pool.C.size), np.inf
+        else:
+            cost_c = np.asarray(costs, dtype=np.float64)[pool.C]
+            slack = budget * (1 + BUDGET_RTOL) + TINY - float(costs[S].sum())
         moves = 0
         while moves < max_moves:
             can_add = len(support) < k
             i, j, delta = K.best_pool_move(
-                pool.Z, pool.member, pool.w_ref_c, pool.v, col_sq[pool.C], ridge, can_add, eps
+                pool.Z,
+                pool.member,
+                pool.w_ref_c,
+                pool.v,
+                col_sq[pool.C],
+                ridge,
+                can_add,
+                eps,
+                cost_c,
+                slack,
             )
             if j < 0 or delta >= -rtol * abs(f):
                 break
             if i >= 0:
                 pool.remove(i)
                 support.discard(int(pool.C[i]))
+                slack += cost_c[i]
                 n_swaps += 1
             else:
                 n_adds += 1
+            slack -= cost_c[j]
             pool.add(j)
             support.add(int(pool.C[j]))
             moves += 1
