@@ -132,3 +132,19 @@ def test_flop_costs_needs_a_batch():
     with pytest.raises(ValueError, match="example_input"):
         flop_costs(TinyConvNet(), "not a tensor")
     assert np.isclose(sum(flop_costs(nn.Linear(3, 2), torch.randn(4, 5, 3)).values()), 5.0)
+
+
+def test_falcon_pp_stages_run_the_budgeted_swap_round():
+    """Every falcon++ stage ends with the swap search under the budget (IHT's knapsack
+    projection alone rarely moves the support); chita++'s stages keep to IHT."""
+    torch.manual_seed(3)
+    data = conv_data(64)
+    kw = dict(n_samples=48, progress=False, stages=2)
+    rep = prune(TinyConvNet(), data, flop_budget=0.3, method="falcon++", **kw)
+    assert len(rep.history) == 2
+    for h in rep.history:
+        assert h.solver["local_search"] and not h.degraded
+        assert h.flop_budget is not None
+    assert rep.macs_kept <= 0.3 * rep.macs_dense * (1 + 1e-9)
+    rep = prune(TinyConvNet(), data, sparsity=0.7, method="chita++", **kw)
+    assert all("local_search" not in h.solver for h in rep.history)

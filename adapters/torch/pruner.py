@@ -76,8 +76,10 @@ def default_solver(local_search: bool = True, random_state=None, n_jobs=None) ->
     the swap search follows (exact swap scores on a pool of candidate columns, in the
     n-dimensional Woodbury space; see docs/algorithms.md): it lowers the objective further and
     measurably raises accuracy at high sparsity (docs/pruning.md). ``prune`` asks for it when it
-    solves one problem once (one stage, no blocks); multi-stage (chita++) and block-mode prunes
-    keep to IHT to stay fast. ``n_jobs``: threads of the core's kernels (None: 1, -1: all
+    solves one problem once (one stage, no blocks), in every stage of falcon++ (under a FLOP
+    budget IHT's knapsack projection rarely moves the support, the swap search does: moves
+    that fit the budget) and for block mode's global split; chita++'s stages and the blocks of
+    block mode keep to IHT to stay fast. ``n_jobs``: threads of the core's kernels (None: 1, -1: all
     cores; see docs/threads.md). Pass ``solver=sparse_regression.IHTSolver(...)`` for other
     settings.
     """
@@ -338,9 +340,10 @@ def prune(
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     alloc_solver = None
     if solver is None:
-        solver = default_solver(stages == 1 and block_size is None, random_state, n_jobs)
+        swaps = block_size is None and (stages == 1 or flop_budget is not None)
+        solver = default_solver(swaps, random_state, n_jobs)
         # block mode's global allocation solve gets the swap round of an unblocked prune
-        alloc_solver = default_solver(stages == 1, random_state, n_jobs)
+        alloc_solver = default_solver(True, random_state, n_jobs)
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
