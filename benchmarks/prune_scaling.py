@@ -175,19 +175,12 @@ def summarize(rows: list[dict]) -> list[dict]:
     """Mean, min and max test accuracy over the draws of each (model, part, setting, n, s)."""
     import numpy as np
 
-    keys = []
+    groups: dict[tuple, list[dict]] = {}  # insertion order = first appearance
     for r in rows:
         key = (r["model"], r["part"], r.get("method", "chita"), r["n_requested"], r["sparsity"])
-        if key not in keys:
-            keys.append(key)
+        groups.setdefault(key, []).append(r)
     out = []
-    for key in keys:
-        sel = [
-            r
-            for r in rows
-            if (r["model"], r["part"], r.get("method", "chita"), r["n_requested"], r["sparsity"])
-            == key
-        ]
+    for key, sel in groups.items():
         acc = np.array([100 * r["test_accuracy"] for r in sel])
         out.append(
             dict(

@@ -84,16 +84,12 @@ def global_problem_bytes(m: int, total: int, k: int) -> int:
 def allocation_samples(n: int, total: int, k: int, limit: int) -> int:
     """The largest ``n' <= n`` whose one global problem (:func:`global_problem_bytes`) fits
     ``limit``; 0 when none does."""
-
-    def need(m: int) -> int:
-        return global_problem_bytes(m, total, k)
-
-    if need(n) <= limit:
+    if global_problem_bytes(n, total, k) <= limit:
         return n
-    lo, hi = 0, n  # need(lo) fits (or lo = 0), need(hi) does not
+    lo, hi = 0, n  # lo fits (or is 0), hi does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if need(mid) <= limit else (lo, mid)
+        lo, hi = (mid, hi) if global_problem_bytes(mid, total, k) <= limit else (lo, mid)
     return lo
 
 

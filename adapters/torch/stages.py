@@ -257,7 +257,8 @@ def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
 
     Blocks solved on their own cannot weigh a weight against the other blocks' weights; the
     magnitude split that they would otherwise get is what loses most of block mode's accuracy
-    (docs/pruning.md, "Block mode"). Returns ``(support, seconds gradients, seconds solve)``.
+    (docs/pruning.md, "Block mode"). Returns
+    ``(answer, support, seconds gradients, seconds solve)``.
     """
     total = w.shape[0]
     probs = plan_problems(ctx.slices, total, ctx.scope, None)

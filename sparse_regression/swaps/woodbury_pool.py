@@ -179,7 +179,7 @@ def _candidates(q: Quadratic, S, w, n_remove, n_add, stats=None, costs=None):
     # (a ranking only, so the triangular solves run in A's precision: float32 halves their cost)
     if n_rank < p - S.size:
         est = np.where(outside, g * g / _sketched_sq_norms(A, L, ridge), -1.0)
-        pool = _top_split(est, n_rank, None if costs is None else costs)
+        pool = _top_split(est, n_rank, costs)
         s_pool = woodbury_sq_norms(K.gather_columns(A, pool), L, ridge, dtype=A.dtype)
     else:
         pool = np.flatnonzero(outside)
