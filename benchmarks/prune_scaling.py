@@ -4,6 +4,9 @@ Part ``samples``: MLPNet (digits 28x28) and ResNet20 (digits 32x32) at sparsity 
 one-shot CHITA with n_samples in 250 ... 4000. Digits has 1200 training images, so calibration
 sets beyond that are *augmented* training images (random shifts of up to 2 pixels plus Gaussian
 noise of 0.1 std, generated, no download); n <= 1200 uses the plain training images.
+Model ``mlpnet-aug`` is MLPNet trained on that augmented distribution (per-image shifts), and
+its calibration sets are fresh i.i.d. draws of it at every n: the samples' distribution does not
+change with n (``augmented_draw``).
 
 Part ``blocks``: block mode vs unblocked CHITA vs magnitude at 0.9 and 0.95 (n = 500). Block
 mode splits k across blocks by a global solve on the samples whose A fits memory (all 500
@@ -56,6 +59,32 @@ def augmented(X, y, n: int, seed: int = 0):
     return torch.cat(xs), torch.cat(ys)
 
 
+def augmented_draw(X, y, n: int, seed: int):
+    """``n`` i.i.d. draws from the augmented training distribution: a training image chosen
+    uniformly, shifted by its own random (dx, dy) in [-2, 2]^2, plus Gaussian noise of 0.1 std.
+
+    The ``mlpnet-aug`` model is trained on this distribution, so for it every calibration set,
+    whatever its size, is a sample of the distribution the model was fitted to."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, len(X), (n,), generator=g)
+    shift = torch.randint(0, 25, (n,), generator=g)
+    out = X[idx].clone()
+    for s in range(25):
+        sel = (shift == s).nonzero().flatten()
+        if len(sel):
+            out[sel] = torch.roll(out[sel], shifts=(s // 5 - 2, s % 5 - 2), dims=(-2, -1))
+    out += 0.1 * torch.randn(out.shape, generator=g)
+    return out, y[idx]
+
+
+#: Seed of the ``mlpnet-aug`` training set (calibration draws use seeds 0, 1, ...).
+AUG_TRAIN_SEED = 987654
+#: Size of the ``mlpnet-aug`` training set: 20 augmented copies' worth of the 1200 images.
+AUG_TRAIN_SIZE = 24000
+
+
 def recalibrate_bn(model, X, batch: int = 100) -> None:
     """Re-estimate BatchNorm running statistics on X (cumulative average), then eval."""
     import torch
@@ -81,7 +110,12 @@ def load_model(name: str):
     from adapters.demo.models import MLPNet, ResNet20
     from adapters.demo.train import REPO_CACHE, load_or_train
 
-    if name == "mlpnet":
+    if name == "mlpnet-aug":
+        d = load_digits(28)
+        Xa, ya = augmented_draw(d.X_train, d.y_train, AUG_TRAIN_SIZE, AUG_TRAIN_SEED)
+        path = REPO_CACHE / "mlpnet_digits28_aug_seed0.pt"
+        model, _ = load_or_train(MLPNet, path, Xa, ya, seed=0, epochs=4, lr=1e-2)
+    elif name == "mlpnet":
         d = load_digits(28)
         path = REPO_CACHE / "mlpnet_digits28_seed0.pt"
         model, _ = load_or_train(MLPNet, path, d.X_train, d.y_train, seed=0, epochs=40, lr=1e-2)
@@ -94,11 +128,14 @@ def load_model(name: str):
     return model, d
 
 
-def calibration_draw(d, n: int, draw: int):
+def calibration_draw(d, n: int, draw: int, name: str = "mlpnet"):
     """Calibration set ``draw``: draw 0 is the first ``n`` training images (as before); draw
-    j > 0 a random permutation of them (seed 1000 + j); beyond the 1200 images, augmented."""
+    j > 0 a random permutation of them (seed 1000 + j); beyond the 1200 images, augmented.
+    For ``mlpnet-aug``: ``n`` i.i.d. draws of its training distribution (seed ``draw``)."""
     import torch
 
+    if name == "mlpnet-aug":
+        return augmented_draw(d.X_train, d.y_train, n, seed=draw)
     X, y = d.X_train, d.y_train
     if draw:
         perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(1000 + draw))
@@ -128,7 +165,7 @@ def run_one(name, model, state, d, n, sparsity, draw: int = 0, split_cap=None, *
     from adapters.torch import prune
 
     model.load_state_dict(state)
-    X, y = calibration_draw(d, n, draw)
+    X, y = calibration_draw(d, n, draw, name)
     t0 = time.perf_counter()
     with split_samples_cap(split_cap):
         rep = prune(
