@@ -96,6 +96,35 @@ def test_falcon_block_mode_and_absolute_budget():
     assert rep.objective <= rep.objective_magnitude * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("sparsity", [None, 0.6])
+def test_falcon_block_mode_splits_the_budget_by_a_global_budgeted_solve(sparsity):
+    """Block mode with a MAC budget: the blocks' k and budget shares come from one budgeted
+    solve of the unblocked problem; whatever the held-out choice, both budgets hold."""
+    torch.manual_seed(3)
+    model = TinyConvNet()
+    data = conv_data(64)
+    rep = prune(
+        model,
+        data,
+        sparsity=sparsity,
+        flop_budget=0.3,
+        method="falcon",
+        block_size=100,
+        n_samples=32,
+        progress=False,
+    )
+    rec = rep.history[-1]
+    assert rec.block_choice["allocation"] == "global solve on 32 samples"
+    assert "global solve" in rec.block_choice["holdout_loss"]
+    assert any("global solve on 32 of the 32 samples" in n for n in rep.notes)
+    assert rep.macs_kept <= 0.3 * rep.macs_dense * (1 + 1e-9)
+    if sparsity is not None:
+        assert rep.kept <= round((1 - sparsity) * rep.total)
+    for name, p in model.named_parameters():
+        if name in rep.masks:
+            assert torch.all(p[~rep.masks[name]] == 0)
+
+
 def test_falcon_objective_beats_flop_aware_magnitude():
     torch.manual_seed(2)
     model = TinyConvNet()
@@ -148,3 +177,49 @@ def test_falcon_pp_stages_run_the_budgeted_swap_round():
     assert rep.macs_kept <= 0.3 * rep.macs_dense * (1 + 1e-9)
     rep = prune(TinyConvNet(), data, sparsity=0.7, method="chita++", **kw)
     assert all("local_search" not in h.solver for h in rep.history)
+
+
+def test_magnitude_matched_k_equals_the_largest_affordable_top_k():
+    from adapters.torch.flops import magnitude_matched_k
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        p = int(rng.integers(1, 40))
+        w = rng.normal(size=p)
+        costs = rng.choice([0.0, 1.0, 4.0, 16.0], size=p)
+        budget = float(rng.uniform(0, costs.sum() + 1))
+        order = np.argsort(-np.abs(w), kind="stable")
+        brute = max(k for k in range(p + 1) if costs[order[:k]].sum() <= budget)
+        assert magnitude_matched_k(w, costs, budget) == brute
+
+
+@pytest.mark.parametrize("method", ["magnitude", "falcon"])
+def test_flop_budget_alone_keeps_at_most_what_magnitude_needs(method):
+    """Without sparsity the cardinality is magnitude pruning's at the budget; sparsity=0.0
+    asks for the MAC budget alone (then the w^2 knapsack keeps more, cheaper weights)."""
+    from adapters.torch.flops import magnitude_matched_k
+
+    torch.manual_seed(4)
+    model = TinyConvNet()
+    data = conv_data(64)
+    targets = resolve_targets(model)
+    costs = flop_costs(model, data[0][:2])
+    w = np.concatenate([t.param.detach().numpy().ravel() for t in targets]).astype(np.float64)
+    c = np.concatenate([np.full(t.numel, costs[t.name]) for t in targets])
+    k_match = magnitude_matched_k(w, c, 0.3 * c.sum())
+    runs = {}
+    for sparsity in (None, 0.0):
+        m = copy.deepcopy(model)
+        rep = prune(m, data, flop_budget=0.3, sparsity=sparsity, method=method, n_samples=32,
+                    progress=False)  # fmt: skip
+        assert rep.macs_kept <= 0.3 * rep.macs_dense * (1 + 1e-9)
+        runs[sparsity] = rep
+    assert runs[None].kept <= k_match
+    assert any("flop_budget without sparsity" in n for n in runs[None].notes)
+    assert not any("flop_budget without sparsity" in n for n in runs[0.0].notes)
+    if method == "magnitude":
+        assert runs[0.0].kept > k_match  # the knapsack alone spends the budget on more weights
+        # the knapsack under both budgets keeps at least the w^2 of magnitude's own support
+        kept = np.concatenate([runs[None].masks[t.name].numpy().ravel() for t in targets])
+        top = np.argsort(-np.abs(w), kind="stable")[:k_match]
+        assert (w[kept] ** 2).sum() >= (w[top] ** 2).sum() * (1 - 1e-12)

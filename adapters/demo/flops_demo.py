@@ -4,8 +4,9 @@ A small conv net (three 3x3 conv+BN+ReLU layers, 16x16 digits) is trained (cache
 pruned to several fractions of its dense multiply-adds (MACs) per image by
 
 * ``magnitude``: global magnitude pruning at a sweep of sparsities (its MACs measured);
-* ``fa-magnitude``: FLOP-aware magnitude pruning (the knapsack on w^2 under the MAC budget);
-* ``falcon``: the CHITA solve under the MAC budget;
+* ``fa-magnitude``: FLOP-aware magnitude pruning (the knapsack on w^2 under the MAC budget,
+  with prune's default cardinality: at most the weights magnitude pruning keeps at the budget);
+* ``falcon``: the CHITA solve under the MAC budget (same default cardinality);
 * ``fa-magnitude+k`` / ``falcon+k``: the same with the sparsity paired to the budget
   (``sparsity = 1 - budget``, as FALCON's paper pairs them).
 

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from sparse_regression.constants import BUDGET_RTOL
 from sparse_regression.knapsack import knapsack_support
 
 from .targets import resolve_targets
 
-__all__ = ["flop_costs", "resolve_flop_budget", "knapsack_mask"]
+__all__ = ["flop_costs", "resolve_flop_budget", "knapsack_mask", "magnitude_matched_k"]
 
 
 @torch.no_grad()
@@ -111,3 +112,16 @@ def knapsack_mask(w: np.ndarray, costs: np.ndarray, k: int, budget: float) -> np
     mask = np.zeros(w.shape[0], dtype=bool)
     mask[res.support] = True
     return mask
+
+
+def magnitude_matched_k(w: np.ndarray, costs: np.ndarray, budget: float) -> int:
+    """The number of weights global magnitude pruning keeps when it meets a MAC budget: the
+    largest k whose top-k weights by ``|w|`` cost at most ``budget``.
+
+    ``prune(flop_budget=...)`` without ``sparsity`` uses it as the cardinality: with the MAC
+    budget alone, the knapsack on w^2 spends the budget on many cheap weights and strips the
+    expensive early layers, and plain magnitude pruning at this k (which meets the budget)
+    beats it by far (docs/falcon.md, "Which cardinality")."""
+    order = np.argsort(-np.abs(w), kind="stable")
+    spent = np.cumsum(np.asarray(costs, dtype=np.float64)[order])
+    return int(np.searchsorted(spent, budget * (1 + BUDGET_RTOL), side="right"))

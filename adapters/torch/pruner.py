@@ -37,7 +37,7 @@ from .batchnorm import batchnorm_layers, bn_scale_targets, recalibrate_batchnorm
 from .block_mode import BLOCK_ALLOC_MIN_SAMPLES
 from .executors import EXECUTORS, require_ray
 from .fisher import collect_samples
-from .flops import flop_costs, knapsack_mask, resolve_flop_budget
+from .flops import flop_costs, knapsack_mask, magnitude_matched_k, resolve_flop_budget
 from .holdout import calibration_split
 from .masks import MASK_MODES, write_back
 from .memory import format_bytes, parse_memory_limit
@@ -261,11 +261,15 @@ def prune(
     FLOP budgets (FALCON): ``flop_budget`` is a float in (0, 1] (fraction of the targets' dense
     multiply-adds per sample kept) or an int (absolute MACs). Per-weight costs come from
     :func:`~adapters.torch.flops.flop_costs` on ``example_input`` (default: two samples of
-    ``data``). ``sparsity`` is then optional (only the FLOP constraint without it). Methods:
+    ``data``). ``sparsity`` is then optional: without it, the cardinality is that of global
+    magnitude pruning meeting the budget (:func:`~adapters.torch.flops.magnitude_matched_k`;
+    with the MAC budget alone the solve strips the expensive early layers and loses to plain
+    magnitude pruning, docs/falcon.md); ``sparsity=0.0`` asks for the MAC budget alone. Methods:
     ``"falcon"`` (the CHITA solve under both budgets), ``"falcon++"`` (``stages`` stages, both
     budgets on the schedule, the Fisher recomputed each stage) and ``"magnitude"`` (the
     knapsack on w^2: FLOP-aware magnitude pruning). Needs ``scope="global"``; in block mode the
-    budget is split across blocks as the FLOP-aware magnitude knapsack splits it.
+    budget is split across blocks by the budgeted global solve (as k is), or as the FLOP-aware
+    magnitude knapsack splits it when that solve does not fit ``memory_limit``.
 
     ``stages`` defaults to 1 for chita and, for chita++, to ``CHITA_PP_STAGES`` (8) or the
     length of an explicit ``schedule``.
@@ -320,6 +324,7 @@ def prune(
     guard = scope == "global" and flop_budget is None
     costs = flop_sched = None
     macs_per_weight = {}
+    pre_notes: list[str] = []
     if flop_budget is not None:
         if example_input is None:
             example_input = collect_samples(data, 2, _device(model), None)[0][0]
@@ -336,7 +341,15 @@ def prune(
         flop_sched = [(1.0 - r) * dense_macs for r in removed]
         flop_sched[-1] = budget_abs
         if not sparsity_given:
-            sched = [0.0] * stages
+            # the cardinality of magnitude pruning meeting the budget (sparsity=0.0: none)
+            k_match = magnitude_matched_k(flat_weights(tlist), costs, budget_abs)
+            sparsity, sparsity_given = 1.0 - k_match / total, True
+            sched = stage_sparsities(sparsity, stages, schedule)
+            pre_notes.append(
+                f"flop_budget without sparsity: at most {k_match} weights (sparsity "
+                f"{sparsity:.4f}), what global magnitude pruning keeps when it meets the "
+                "budget; pass sparsity=0.0 for the MAC budget alone"
+            )
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     alloc_solver = None
     if solver is None:
@@ -347,7 +360,7 @@ def prune(
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
-    notes: list[str] = []
+    notes: list[str] = pre_notes
     history: list[StageRecord] = []
     n_used, peak_bytes, n_holdout, bn_samples, bn_names = 0, 0, 0, 0, []
     try:
@@ -385,7 +398,7 @@ def prune(
                 problems, ks0, n_used, limit, block_mode, max(p.size for p in problems)
             )
             alloc_samples = 0
-            if block_mode and costs is None:
+            if block_mode:
                 alloc_samples, alloc_bytes = _block_allocation(
                     n_used, total, sum(ks0), limit, notes
                 )

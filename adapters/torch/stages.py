@@ -150,9 +150,14 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
     if k_total == w.shape[0]:
         return rec, w.copy(), mask_mag.copy()
     start, start_mask, w_glob = None, mask_mag, None
-    if len(problems) > 1 and budget_t is None and ctx.alloc_samples:
-        w_glob, support, t_grad, t_solve = global_allocation(ctx, w, s_t, t_idx)
-        ks = [int(support[pb.lo : pb.hi].sum()) for pb in problems]
+    if len(problems) > 1 and ctx.alloc_samples:
+        w_glob, support, t_grad, t_solve = global_allocation(ctx, w, s_t, t_idx, budget_t)
+        if budget_t is None or ctx.cardinality:
+            ks = [int(support[pb.lo : pb.hi].sum()) for pb in problems]
+        if budget_t is not None:  # each block gets the global support's share of the budget
+            budgets = [
+                float(ctx.costs[pb.lo : pb.hi][support[pb.lo : pb.hi]].sum()) for pb in problems
+            ]
         start, start_mask = np.where(support, w, 0.0), support
         rec.time_gradients += t_grad
         rec.time_solve += t_solve
@@ -250,10 +255,11 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
     return rec, w_new, mask_new
 
 
-def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
+def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t=None):
     """Block mode's split of k: the support of one solve of the *unblocked* problem (one global
     problem, or one per layer with ``scope="layer"``) on the first ``ctx.alloc_samples``
-    calibration samples, whose A fits ``memory_limit``.
+    calibration samples, whose A fits ``memory_limit``. With a MAC budget ``budget_t``
+    (FALCON, global scope) that solve is the budgeted one, so it also splits the budget.
 
     Blocks solved on their own cannot weigh a weight against the other blocks' weights; the
     magnitude split that they would otherwise get is what loses most of block mode's accuracy
@@ -262,7 +268,14 @@ def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
     """
     total = w.shape[0]
     probs = plan_problems(ctx.slices, total, ctx.scope, None)
-    ks, mask = allocate(w, ctx.slices, probs, ctx.scope, s_t, ctx.guard)
+    if budget_t is None:
+        ks, mask = allocate(w, ctx.slices, probs, ctx.scope, s_t, ctx.guard)
+        extra = {}
+    else:
+        k = total - n_zeros(s_t, total) if ctx.cardinality else total
+        mask = knapsack_mask(w, ctx.costs, k, budget_t)
+        ks = [k]
+        extra = dict(costs=ctx.costs, budgets=[float(budget_t)])
     job = GroupJob(
         model=ctx.model,
         targets=ctx.targets,
@@ -283,6 +296,7 @@ def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int):
         progress=ctx.progress,
         t_idx=t_idx,
         bn_targets=ctx.bn_targets,
+        **extra,
     )
     res = run_groups(iter([job]), ctx.executor)[0]
     return res.coef, res.support, res.time_gradients, res.time_solve
