@@ -1,0 +1,117 @@
+"""Leaner local-search portfolios against the default, abess and OMP (issue 10, time target).
+
+For every cell of ``regression_families.cells()`` (54 cells, n = 200) and each seed, times
+``solve()`` with its defaults and with smaller portfolios (one BLAS/Numba thread), next to abess
+and scikit-learn's OMP, all on the same instance in the same process:
+
+* ``default``: starts iht, forward, omp, splicing + perturbations ("auto");
+* ``fwd_np`` / ``omp_np``: one start (forward selection / OMP), no perturbations;
+* ``fo_np``: forward + omp, no perturbations;
+* ``def_np``: the default starts, no perturbations.
+
+Objectives are F of each support refitted exactly. Not a test: prints one line per instance
+and a summary, writes ``benchmarks/results/portfolio_variants.json``.
+
+    python benchmarks/portfolio_variants.py [--seeds 0,1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from regression_families import cells, make_instance, run_abess, run_omp  # noqa: E402
+
+from sparse_regression import SparseProblem, backsolve, solve  # noqa: E402
+
+VARIANTS = {
+    "default": {},
+    "fwd_np": dict(starts=("forward",), n_perturbations=0),
+    "omp_np": dict(starts=("omp",), n_perturbations=0),
+    "fo_np": dict(starts=("forward", "omp"), n_perturbations=0),
+    "def_np": dict(n_perturbations=0),
+}
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def summarize(rows) -> dict:
+    ab = np.array([r["abess"][1] for r in rows])
+    best = np.array([min(r["abess"][0], r["skomp"][0]) for r in rows])
+    fdef = np.array([r["default"][0] for r in rows])
+    out = {"abess_median_ms": 1000 * float(np.median(ab))}
+    for v in VARIANTS:
+        t = np.array([r[v][1] for r in rows])
+        f = np.array([r[v][0] for r in rows])
+        out[v] = dict(
+            median_ms=1000 * float(np.median(t)),
+            median_ratio_to_abess=float(np.median(t / ab)),
+            worse_than_best_anchor=int(np.sum(f > best * (1 + 1e-6))),
+            worse_than_default=int(np.sum(f > fdef * (1 + 1e-6))),
+            instances=len(rows),
+        )
+    return out
+
+
+def run_instance(cell, seed, warm_up=False) -> dict:
+    X, y = make_instance(cell["family"], cell["n"], cell["p"], cell["k"], cell["snr"], seed)
+    k = cell["k"]
+    prob = SparseProblem(X, y, k)
+    if warm_up:
+        solve(prob, random_state=seed)  # compile the kernels outside the timings
+    r = dict(cell, seed=seed)
+    for name, kw in VARIANTS.items():
+        sol, t = timed(lambda kw=kw: solve(prob, random_state=seed, **kw))
+        r[name] = (sol.objective, t)
+        r.setdefault("iht_time", {})[name] = sol.info.get("iht_time")
+    S, t = timed(lambda: run_abess(X, y, k))
+    r["abess"] = (prob.objective(backsolve(prob, S)), t)
+    S, t = timed(lambda: run_omp(X, y, k))
+    r["skomp"] = (prob.objective(backsolve(prob, S)), t)
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="0,1")
+    args = ap.parse_args()
+    from adapters.demo.threads import set_threads
+
+    set_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    for cell in cells():
+        for seed in seeds:
+            rows.append(run_instance(cell, seed, warm_up=not rows))
+            r = rows[-1]
+            print(
+                cell["family"],
+                cell["p"],
+                cell["k"],
+                seed,
+                " ".join(f"{n}:{r[n][0]:.4g}/{1000 * r[n][1]:.0f}ms" for n in [*VARIANTS, "abess"]),
+                flush=True,
+            )
+    summary = summarize(rows)
+    for k, v in summary.items():
+        print(k, v)
+    out = ROOT / "benchmarks" / "results" / "portfolio_variants.json"
+    out.write_text(json.dumps(dict(summary=summary, rows=rows), indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
