@@ -3,13 +3,18 @@
 The trained ResNet20 of ``benchmarks/prune_resnet20.py`` (cached) is pruned to keep 0.5 / 0.3 /
 0.2 of the targets' dense MACs per sample (sparsity free), by:
 
-* ``magnitude``: global magnitude pruning at the sparsity falcon reached (its MACs reported);
+* ``magnitude``: plain global magnitude pruning at the sparsity at which it meets the budget
+  (``magnitude_matched_k``: the baseline a practitioner with a MAC target runs);
 * ``fa-magnitude``: FLOP-aware magnitude (the knapsack on w^2 under the MAC budget);
 * ``fa-magnitude+backsolve``: the same support, weights refitted on the Fisher model (what
   FALCON's released scripts run);
 * ``chita``: CHITA at the same nonzero count as falcon (its MACs reported);
 * ``falcon``: the CHITA solve under the MAC budget;
-* ``falcon++``: ``--stages`` stages, both budgets on the cubic schedule, Fisher recomputed.
+* ``falcon++``: ``--stages`` stages, both budgets on the cubic schedule, Fisher recomputed;
+* ``falcon, MACs only`` / ``fa-magnitude, MACs only``: ``sparsity=0.0``, the MAC budget alone.
+
+Without ``--paired``, the budgeted methods run as ``prune(flop_budget=b)`` does by default: at
+most as many weights as magnitude pruning keeps at the budget (docs/falcon.md).
 
 EVERY method is followed by BatchNorm recalibration (running statistics re-estimated on
 ``--bn-samples`` training images, no training): a conv net is never compared without it.
@@ -88,27 +93,57 @@ def main() -> None:
         action="store_true",
         help="also give every FLOP-budgeted method the sparsity 1 - budget (FALCON's pairing)",
     )
-    ap.add_argument("--out", default="prune_flops.json", help="file under benchmarks/results/")
+    ap.add_argument("--model", choices=("resnet20", "mobilenetv1"), default="resnet20")
+    ap.add_argument("--block-size", type=int, default=None, help="block mode for the solves")
+    ap.add_argument("--memory-limit", default="auto")
+    ap.add_argument("--threads", type=int, default=None, help="torch/BLAS/Numba threads")
+    ap.add_argument("--out", default=None, help="file under benchmarks/results/")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = (
+            "prune_flops.json" if args.model == "resnet20" else f"prune_flops_{args.model}.json"
+        )
 
     from adapters.demo.data import load_digits
-    from adapters.demo.models import ResNet20
+    from adapters.demo.models import MobileNetV1, ResNet20, count_weights
     from adapters.demo.train import REPO_CACHE, accuracy, load_or_train
     from adapters.torch import prune
 
     torch.manual_seed(0)
     data = load_digits(32)
-    path = REPO_CACHE / f"resnet20_digits32_seed0_e{EPOCHS}.pt"
+    if args.threads:
+        from adapters.demo.threads import set_threads
+
+        set_threads(args.threads)
+    make = ResNet20
+    if args.model == "mobilenetv1":
+
+        def make():
+            return MobileNetV1(in_channels=data.X_train.shape[1], num_classes=10)
+
+    path = REPO_CACHE / f"{args.model}_digits32_seed0_e{EPOCHS}.pt"
     base, cached = load_or_train(
-        ResNet20, path, data.X_train, data.y_train, epochs=EPOCHS, lr=1e-2, batch_size=64
+        make, path, data.X_train, data.y_train, epochs=EPOCHS, lr=1e-2, batch_size=64
     )
+    label = "ResNet20" if args.model == "resnet20" else "MobileNetV1 (width 1.0)"
     dense_acc = accuracy(base, data.X_test, data.y_test)
     Xbn = data.X_train[: args.bn_samples]
     calib = (data.X_train, data.y_train)
     common = dict(n_samples=args.n_samples, progress=False, random_state=0)
+    common.update(block_size=args.block_size, memory_limit=args.memory_limit)
     methods = args.methods or [
-        "falcon", "magnitude", "fa-magnitude", "fa-magnitude+backsolve", "chita", "falcon++"
+        "falcon", "magnitude", "fa-magnitude", "fa-magnitude+backsolve", "chita", "falcon++",
+        "macs-only",
     ]  # fmt: skip
+    from adapters.torch import flop_costs, resolve_targets
+    from adapters.torch.flops import magnitude_matched_k
+
+    tl = resolve_targets(base)
+    per_weight = flop_costs(base, data.X_train[:1])
+    w_all = np.concatenate([t.param.detach().numpy().ravel() for t in tl]).astype(np.float64)
+    c_all = np.concatenate([np.full(t.numel, per_weight[t.name]) for t in tl])
+    total = w_all.size
+    k_match = {b: magnitude_matched_k(w_all, c_all, b * c_all.sum()) for b in args.budgets}
     rows = []
 
     def run(name, budget, **kw):
@@ -120,8 +155,6 @@ def main() -> None:
         recalibrate_bn(model, Xbn)
         acc = accuracy(model, data.X_test, data.y_test)
         # MACs of every method measured with the same costs (flop_costs on one image)
-        from adapters.torch import flop_costs
-
         costs = flop_costs(model, data.X_train[:1])
         macs = sum(float(m.sum()) * costs[n] for n, m in rep.masks.items())
         dense = sum(m.numel() * costs[n] for n, m in rep.masks.items())
@@ -154,7 +187,7 @@ def main() -> None:
         )
         return rep
 
-    print(f"ResNet20 digits-32: dense test accuracy {100 * dense_acc:.1f}% (cached: {cached})")
+    print(f"{label} digits-32: dense test accuracy {100 * dense_acc:.1f}% (cached: {cached})")
     print(
         "| MACs kept | method | test acc (BN recalibrated) | MACs frac | nnz | prune | peak RSS |"
     )
@@ -168,8 +201,8 @@ def main() -> None:
                       **common)  # fmt: skip
             nnz_falcon = rep.kept
         plain = {k: v for k, v in common.items() if k != "sparsity"}
-        if "magnitude" in methods and nnz_falcon:
-            run("magnitude", budget, method="magnitude", sparsity=1 - nnz_falcon / rep.total,
+        if "magnitude" in methods:
+            run("magnitude", budget, method="magnitude", sparsity=1 - k_match[budget] / total,
                 **plain)  # fmt: skip
         if "fa-magnitude" in methods:
             run("fa-magnitude", budget, method="magnitude", flop_budget=budget, **common)
@@ -182,16 +215,22 @@ def main() -> None:
         if "falcon++" in methods:
             run("falcon++", budget, method="falcon++", flop_budget=budget, stages=args.stages,
                 ridge=args.ridge, **common)  # fmt: skip
+        if "macs-only" in methods and not args.paired:
+            run("fa-magnitude, MACs only", budget, method="magnitude", flop_budget=budget,
+                **dict(common, sparsity=0.0))  # fmt: skip
+            run("falcon, MACs only", budget, method="falcon", flop_budget=budget,
+                ridge=args.ridge, **dict(common, sparsity=0.0))  # fmt: skip
 
     by = {(r["method"], r["flop_budget"]): r for r in rows}
     targets = {}
     for b in args.budgets:
         f = by.get(("falcon", b))
-        base_acc = [by[(m, b)]["test_accuracy"] for m in ("fa-magnitude", "fa-magnitude+backsolve")
+        base_acc = [by[(m, b)]["test_accuracy"]
+                    for m in ("magnitude", "fa-magnitude", "fa-magnitude+backsolve")
                     if (m, b) in by]  # fmt: skip
         if f and base_acc:
             need = 0.05 if b <= 0.3 else 0.0
-            targets[f"falcon >= FA-magnitude baselines + {need:.2f} at {b}"] = dict(
+            targets[f"falcon >= magnitude baselines + {need:.2f} at {b}"] = dict(
                 met=f["test_accuracy"] >= max(base_acc) + need,
                 value=f"{100 * f['test_accuracy']:.1f}% vs {100 * max(base_acc):.1f}%",
             )
@@ -211,7 +250,10 @@ def main() -> None:
         print(f"{'MET    ' if v['met'] else 'NOT MET'}  {k}: {v['value']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = dict(
-        model="ResNet20 (1 input channel, 268,048 weights), trained 8 epochs",
+        model=f"{label} (1 input channel, {count_weights(base):,} weights), "
+        f"trained {EPOCHS} epochs",
+        block_size=args.block_size,
+        memory_limit=args.memory_limit,
         data="sklearn digits upsampled to 32x32, 1200 train / 597 test",
         dense_test_accuracy=dense_acc,
         n_samples=args.n_samples,
@@ -238,7 +280,7 @@ def main() -> None:
         ax.axhline(dense_acc, color="gray", ls=":", label="dense")
         ax.set_xlabel("fraction of dense MACs kept")
         ax.set_ylabel("test accuracy (BN recalibrated)")
-        ax.set_title("ResNet20 / digits-32")
+        ax.set_title(f"{label} / digits-32")
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(RESULTS / args.out.replace(".json", ".png"), dpi=120)
