@@ -151,6 +151,9 @@ def main() -> None:
     ap.add_argument("--worker", dest="method", default=None)
     ap.add_argument("--model", choices=("resnet20", "mobilenetv1"), default="resnet20")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument(
+        "--append", action="store_true", help="keep the saved runs of the other methods"
+    )
     ap.add_argument("--block-size", type=int, default=0, help="block mode (0: unblocked)")
     ap.add_argument("--memory-limit", default="10GB", help="with --block-size")
     args = ap.parse_args()
@@ -165,6 +168,9 @@ def main() -> None:
     dense = accuracy(model, data.X_test, data.y_test)
     t_train = time.perf_counter() - t0
     runs = []
+    if args.append and (RESULTS / f"prune_{args.model}.json").exists():
+        old = json.loads((RESULTS / f"prune_{args.model}.json").read_text())["runs"]
+        runs = [r for r in old if r["method"] not in args.methods]
     for s in args.sparsities:
         for method in args.methods:
             cmd = [sys.executable, __file__, "--worker", method, "--threads", str(args.threads),

@@ -96,7 +96,7 @@ def test_falcon_block_mode_and_absolute_budget():
     assert rep.objective <= rep.objective_magnitude * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("sparsity", [None, 0.6])
+@pytest.mark.parametrize("sparsity", [None, 0.0, 0.6])
 def test_falcon_block_mode_splits_the_budget_by_a_global_budgeted_solve(sparsity):
     """Block mode with a MAC budget: the blocks' k and budget shares come from one budgeted
     solve of the unblocked problem; whatever the held-out choice, both budgets hold."""
