@@ -399,8 +399,10 @@ def prune(
             )
             alloc_samples = 0
             if block_mode:
+                # the global split's k: the blocks' k, or under a MAC budget the cardinality
+                k_alloc = sum(ks0) if costs is None else total - n_zeros(sched[0], total)
                 alloc_samples, alloc_bytes = _block_allocation(
-                    n_used, total, sum(ks0), limit, notes
+                    n_used, total, k_alloc, limit, notes
                 )
                 peak_bytes = max(peak_bytes, alloc_bytes)
             bn_idx = [] if bn_aware is False else bn_scale_targets(model, tlist, batches[0][0][:2])
