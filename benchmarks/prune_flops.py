@@ -1,7 +1,7 @@
-"""FLOP-aware pruning (FALCON) on ResNet20 / digits-32: accuracy vs multiply-adds kept.
+"""FLOP-aware pruning (FALCON) on ResNet20 or MobileNetV1 / digits-32: accuracy vs MACs kept.
 
-The trained ResNet20 of ``benchmarks/prune_resnet20.py`` (cached) is pruned to keep 0.5 / 0.3 /
-0.2 of the targets' dense MACs per sample (sparsity free), by:
+The trained net (``--model``; cached, the ResNet20 of ``benchmarks/prune_resnet20.py``) is
+pruned to keep 0.5 / 0.3 / 0.2 of the targets' dense MACs per sample, by:
 
 * ``magnitude``: plain global magnitude pruning at the sparsity at which it meets the budget
   (``magnitude_matched_k``: the baseline a practitioner with a MAC target runs);

@@ -114,7 +114,8 @@ def _allocate_budget(ctx, w, s_t, budget_t):
     """FALCON: the FLOP-aware magnitude start (knapsack on w^2 under both budgets) and, per
     problem, its k (the start's count, or the block size when only the FLOP budget binds) and
     its share of the budget (the start's cost in the block), so that blocks share the budget
-    as the knapsack splits it rather than evenly."""
+    as the knapsack splits it rather than evenly (block mode replaces both by the budgeted
+    global solve's split when one fits memory, :func:`global_allocation`)."""
     total = w.shape[0]
     k = total - n_zeros(s_t, total) if ctx.cardinality else total
     mask = knapsack_mask(w, ctx.costs, k, budget_t)
