@@ -173,6 +173,8 @@ def main() -> None:
             objective_magnitude=rep.objective_magnitude,
             matrix_bytes=rep.matrix_bytes,
             peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            # block mode: which candidate the held-out check kept, per stage
+            block_choice=[h.block_choice and h.block_choice.get("chosen") for h in rep.history],
         )
         rows.append(row)
         RESULTS.mkdir(parents=True, exist_ok=True)  # partial results survive an interrupted run
