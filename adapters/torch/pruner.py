@@ -324,7 +324,8 @@ def prune(
     guard = scope == "global" and flop_budget is None
     costs = flop_sched = None
     macs_per_weight = {}
-    pre_notes: list[str] = []
+    notes: list[str] = []
+    w_flat = flat_weights(tlist)
     if flop_budget is not None:
         if example_input is None:
             example_input = collect_samples(data, 2, _device(model), None)[0][0]
@@ -342,10 +343,10 @@ def prune(
         flop_sched[-1] = budget_abs
         if not sparsity_given:
             # the cardinality of magnitude pruning meeting the budget (sparsity=0.0: none)
-            k_match = magnitude_matched_k(flat_weights(tlist), costs, budget_abs)
+            k_match = magnitude_matched_k(w_flat, costs, budget_abs)
             sparsity, sparsity_given = 1.0 - k_match / total, True
             sched = stage_sparsities(sparsity, stages, schedule)
-            pre_notes.append(
+            notes.append(
                 f"flop_budget without sparsity: at most {k_match} weights (sparsity "
                 f"{sparsity:.4f}), what global magnitude pruning keeps when it meets the "
                 "budget; pass sparsity=0.0 for the MAC budget alone"
@@ -360,11 +361,10 @@ def prune(
 
     snapshot = ModelSnapshot(model)
     times = {"gradients": 0.0, "solve": 0.0, "writeback": 0.0}
-    notes: list[str] = pre_notes
     history: list[StageRecord] = []
     n_used, peak_bytes, n_holdout, bn_samples, bn_names = 0, 0, 0, 0, []
     try:
-        w = flat_weights(tlist)
+        w = w_flat
         if method == "magnitude" and costs is not None:
             k = total - n_zeros(sparsity, total)
             mask = knapsack_mask(w, costs, k, flop_sched[-1])
@@ -401,9 +401,7 @@ def prune(
             if block_mode:
                 # the global split's k: the blocks' k, or under a MAC budget the cardinality
                 k_alloc = sum(ks0) if costs is None else total - n_zeros(sched[0], total)
-                alloc_samples, alloc_bytes = _block_allocation(
-                    n_used, total, k_alloc, limit, notes
-                )
+                alloc_samples, alloc_bytes = _block_allocation(n_used, total, k_alloc, limit, notes)
                 peak_bytes = max(peak_bytes, alloc_bytes)
             bn_idx = [] if bn_aware is False else bn_scale_targets(model, tlist, batches[0][0][:2])
             if bn_aware and not bn_idx:

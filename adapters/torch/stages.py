@@ -110,6 +110,11 @@ def run_stages(ctx: StageContext, w: np.ndarray, schedule) -> tuple[list, np.nda
     return records, w, mask
 
 
+def _budget_k(ctx, s_t: float, total: int) -> int:
+    """The cardinality of a FLOP-budgeted stage: from the stage's sparsity, or no limit."""
+    return total - n_zeros(s_t, total) if ctx.cardinality else total
+
+
 def _allocate_budget(ctx, w, s_t, budget_t):
     """FALCON: the FLOP-aware magnitude start (knapsack on w^2 under both budgets) and, per
     problem, its k (the start's count, or the block size when only the FLOP budget binds) and
@@ -117,7 +122,7 @@ def _allocate_budget(ctx, w, s_t, budget_t):
     as the knapsack splits it rather than evenly (block mode replaces both by the budgeted
     global solve's split when one fits memory, :func:`global_allocation`)."""
     total = w.shape[0]
-    k = total - n_zeros(s_t, total) if ctx.cardinality else total
+    k = _budget_k(ctx, s_t, total)
     mask = knapsack_mask(w, ctx.costs, k, budget_t)
     ks, budgets = [], []
     for pb in ctx.problems:
@@ -152,7 +157,8 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
         return rec, w.copy(), mask_mag.copy()
     start, start_mask, w_glob = None, mask_mag, None
     if len(problems) > 1 and ctx.alloc_samples:
-        w_glob, support, t_grad, t_solve = global_allocation(ctx, w, s_t, t_idx, budget_t)
+        budgeted = None if budget_t is None else (budget_t, mask_mag)
+        w_glob, support, t_grad, t_solve = global_allocation(ctx, w, s_t, t_idx, budgeted)
         if budget_t is None or ctx.cardinality:
             ks = [int(support[pb.lo : pb.hi].sum()) for pb in problems]
         if budget_t is not None:  # each block gets the global support's share of the budget
@@ -256,11 +262,12 @@ def run_stage(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t
     return rec, w_new, mask_new
 
 
-def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budget_t=None):
+def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, budgeted=None):
     """Block mode's split of k: the support of one solve of the *unblocked* problem (one global
     problem, or one per layer with ``scope="layer"``) on the first ``ctx.alloc_samples``
-    calibration samples, whose A fits ``memory_limit``. With a MAC budget ``budget_t``
-    (FALCON, global scope) that solve is the budgeted one, so it also splits the budget.
+    calibration samples, whose A fits ``memory_limit``. With ``budgeted = (MAC budget, its
+    FLOP-aware magnitude mask over all weights)`` (FALCON, global scope) that solve is the
+    budgeted one from that mask, so it also splits the budget.
 
     Blocks solved on their own cannot weigh a weight against the other blocks' weights; the
     magnitude split that they would otherwise get is what loses most of block mode's accuracy
@@ -269,13 +276,12 @@ def global_allocation(ctx: StageContext, w: np.ndarray, s_t: float, t_idx: int, 
     """
     total = w.shape[0]
     probs = plan_problems(ctx.slices, total, ctx.scope, None)
-    if budget_t is None:
+    if budgeted is None:
         ks, mask = allocate(w, ctx.slices, probs, ctx.scope, s_t, ctx.guard)
         extra = {}
     else:
-        k = total - n_zeros(s_t, total) if ctx.cardinality else total
-        mask = knapsack_mask(w, ctx.costs, k, budget_t)
-        ks = [k]
+        budget_t, mask = budgeted
+        ks = [_budget_k(ctx, s_t, total)]
         extra = dict(costs=ctx.costs, budgets=[float(budget_t)])
     job = GroupJob(
         model=ctx.model,
