@@ -146,6 +146,8 @@ def test_falcon_objective_beats_flop_aware_magnitude():
         (dict(flop_budget=0.5, method="chita", sparsity=0.5), "flop_budget"),
         (dict(method="falcon", sparsity=0.5), "flop_budget"),
         (dict(method="chita"), "sparsity"),
+        (dict(flop_budget=1, method="falcon"), "flop_budget"),  # magnitude keeps no weight
+        (dict(flop_budget=1, method="magnitude"), "flop_budget"),
     ],
 )
 def test_bad_budgets_raise_and_leave_model_untouched(kw, match):

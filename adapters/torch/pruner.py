@@ -344,6 +344,13 @@ def prune(
         if not sparsity_given:
             # the cardinality of magnitude pruning meeting the budget (sparsity=0.0: none)
             k_match = magnitude_matched_k(w_flat, costs, budget_abs)
+            if k_match == 0:
+                raise ValueError(
+                    f"flop_budget={flop_budget!r} is below the cost of the largest weight, so "
+                    "magnitude pruning meeting it keeps no weight and sets the default "
+                    "cardinality to 0; raise flop_budget, or pass sparsity=0.0 for the MAC "
+                    "budget alone."
+                )
             sparsity, sparsity_given = 1.0 - k_match / total, True
             sched = stage_sparsities(sparsity, stages, schedule)
             notes.append(
