@@ -216,8 +216,9 @@ def solve(
     starts : tuple of str
         Starting points of the exact swap search (problems where it runs over all columns):
         any of ``"iht"``, ``"forward"``, ``"omp"``, ``"screening"`` (see
-        :mod:`~sparse_regression.portfolio`; default ``("iht", "forward", "omp")``); the best
-        end point is kept.
+        :mod:`~sparse_regression.portfolio`; default ``("iht", "forward", "omp", "splicing")``);
+        the best end point is kept. Without ``"iht"`` the IHT stage is skipped (unless ``w0``
+        is given: the IHT point from ``w0`` is then always a start).
     splicing : bool
         Exchange several coordinates at once where single swaps stall (exact search only).
     n_jobs : int or None
@@ -295,11 +296,18 @@ def _solve(
 ) -> SparseSolution:
     w = _initial_point(problem, w0)
     k = problem.k
+    if w0 is not None and "iht" not in starts:
+        starts = ("iht", *starts)  # a user's start is always descended
     if verbose:
         _log(verbose, f"solve {problem!r}")
 
     info = {}
-    if active_set:
+    mode = _local_search_mode(problem) if local_search else None
+    if mode == "full" and not problem.has_budget and starts and "iht" not in starts:
+        # The portfolio's starts do not use the IHT point: do not compute it.
+        w, f, history, n_iter, converged = w, problem.objective(w), [], 0, True
+        info["iht_skipped"] = "'iht' is not among the starts"
+    elif active_set:
         w, f, history, n_iter, converged, n_back, rounds = active_set_iht(
             problem, w, max_iter=max_iter, tol=tol, log=lambda msg: _log(verbose, msg)
         )
@@ -314,14 +322,14 @@ def _solve(
             res.converged,
         )
         n_back = res.n_backsolves
-    info["n_backsolves"] = n_back
-    info["iht_objective"] = f
-    info["iht_time"] = time.perf_counter() - t0
-    _log(verbose, f"IHT: F={f:.8g} after {n_iter} iterations ({info['iht_time']:.3f}s)")
+    if "iht_skipped" not in info:
+        info["n_backsolves"] = n_back
+        info["iht_objective"] = f
+        info["iht_time"] = time.perf_counter() - t0
+        _log(verbose, f"IHT: F={f:.8g} after {n_iter} iterations ({info['iht_time']:.3f}s)")
 
     optimality = "stationary"
     if local_search:
-        mode = _local_search_mode(problem)
         if problem.has_budget and mode == "working-set":
             mode = f"the {mode} swap search has no cost budget"
         info["local_search"] = mode

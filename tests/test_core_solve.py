@@ -250,3 +250,37 @@ def test_solver_handles_duplicate_and_zero_columns():
     sol = solve(prob)
     assert np.all(np.isfinite(sol.coef)) and sol.coef[10] == 0.0
     assert sol.objective == pytest.approx(enumerate_optimum(X, b, 4)[0], rel=1e-9)
+
+
+def test_iht_is_skipped_when_no_start_uses_it():
+    """starts without "iht": the IHT point is not computed, and the result is the portfolio's
+    from the other starts alone (equal to what it was with IHT computed but unused)."""
+    from sparse_regression.portfolio import portfolio_search
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((40, 60))
+    A[:, 1:] = 0.9 * A[:, :-1] + 0.3 * A[:, 1:]
+    b = A[:, :5] @ rng.standard_normal(5) + 0.3 * rng.standard_normal(40)
+    prob = SparseProblem(A, b, 6)
+    sol = solve(prob, starts=("omp", "splicing"), n_perturbations=0)
+    assert sol.info["iht_skipped"] and "iht_time" not in sol.info
+    assert sol.info["best_start"] in ("omp", "splicing")
+    info = {}
+    w, f, _, _ = portfolio_search(
+        prob,
+        np.zeros(60),
+        prob.objective(np.zeros(60)),
+        starts=("omp", "splicing"),
+        max_swaps=None,
+        perturbation_rounds=0,
+        rng=None,
+        exact_every=8,
+        memory_limit=10**9,
+        info=info,
+    )
+    assert sol.objective == pytest.approx(f, rel=1e-12)
+    np.testing.assert_array_equal(np.flatnonzero(sol.coef), np.flatnonzero(w))
+    # a user's w0 is always a start: IHT runs from it and is descended whatever the starts
+    sol_w0 = solve(prob, w0=sol.coef, starts=("omp",), n_perturbations=0)
+    assert "iht_skipped" not in sol_w0.info and "iht_time" in sol_w0.info
+    assert sol_w0.objective <= sol.objective * (1 + 1e-12)

@@ -115,6 +115,9 @@ class GramRows:
         self.max_rows = max(1, int(max_rows))
         self._rows: dict[int, np.ndarray] = {}
 
+    def has(self, j: int) -> bool:
+        return int(j) in self._rows
+
     def get(self, idx) -> np.ndarray:
         idx = [int(j) for j in idx]
         missing = [j for j in dict.fromkeys(idx) if j not in self._rows]
