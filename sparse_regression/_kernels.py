@@ -391,6 +391,9 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps, cost
         base = 0.5 * br * br
         best = 0.0
         bj = -1
+        # d < best  <=>  num^2 / den > 2 (base - best) =: thr: compared as num^2 > thr den
+        # (den > 0), so only candidates that beat the row's best so far are divided
+        thr = 2.0 * base
         for j in range(p):
             if in_support[j] or not scale[j] > 0.0:
                 continue  # a zero column never enters
@@ -401,10 +404,13 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps, cost
             if not den > eps * scale[j]:
                 continue  # j is (numerically) in the span of S - i: never divide by den
             num = br * t - gout[j]
-            d = base - 0.5 * num * num / den
-            if d < best:
-                best = d
-                bj = j
+            nn = num * num
+            if nn >= thr * den:
+                d = base - 0.5 * nn / den
+                if d < best:
+                    best = d
+                    bj = j
+                    thr = 2.0 * (base - best)
         row_best[r] = best
         row_j[r] = bj
     best = 0.0

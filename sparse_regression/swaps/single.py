@@ -30,6 +30,7 @@ import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
+from .._descent_kernels import OPTIMAL, PIVOT, REFRESH, swap_moves
 from ..backsolve import backsolve_support
 from ..constants import (
     BUDGET_RTOL,
@@ -107,35 +108,63 @@ class GramRows:
 
     Missing rows are computed together by one BLAS product ``A_J^T A``, so the restarts of the
     local search (greedy start, perturbations) pay only for the columns they have not met yet.
-    The cache is emptied when it would exceed ``max_rows`` rows.
+    Rows live in one growing array (``rows[slot[j]]``) that the compiled move loop
+    (:func:`~.._descent_kernels.swap_moves`) reads and fills too. The cache is emptied when it
+    would exceed ``max_rows`` rows.
     """
 
     def __init__(self, A: np.ndarray, max_rows: int):
         self.A = A
         self.max_rows = max(1, int(max_rows))
-        self._rows: dict[int, np.ndarray] = {}
+        p = A.shape[1]
+        self.rows = np.empty((min(self.max_rows, 64), p))
+        self.slot = np.full(p, -1, dtype=np.int64)
+        self.count = 0
 
     def has(self, j: int) -> bool:
-        return int(j) in self._rows
+        return bool(self.slot[int(j)] >= 0)
+
+    def reserve(self, m: int, keep=()) -> None:
+        """Room for ``m`` more rows: grow the array (up to ``max_rows``), else empty the cache
+        except the rows of ``keep``."""
+        need = self.count + m
+        cap = self.rows.shape[0]
+        if need <= cap:
+            return
+        if need <= self.max_rows:
+            grown = np.empty((min(self.max_rows, max(2 * cap, need)), self.rows.shape[1]))
+            grown[: self.count] = self.rows[: self.count]
+            self.rows = grown
+            return
+        kept = [int(j) for j in dict.fromkeys(keep) if self.slot[int(j)] >= 0]
+        saved = self.rows[self.slot[kept]] if kept else None
+        self.slot[:] = -1
+        self.count = 0
+        if m > self.rows.shape[0] - len(kept):
+            self.rows = np.empty((min(self.max_rows, max(m + len(kept), 1)), self.rows.shape[1]))
+        if kept:
+            self.rows[: len(kept)] = saved
+            self.slot[kept] = np.arange(len(kept))
+            self.count = len(kept)
 
     def get(self, idx) -> np.ndarray:
         idx = [int(j) for j in idx]
-        missing = [j for j in dict.fromkeys(idx) if j not in self._rows]
+        missing = [j for j in dict.fromkeys(idx) if self.slot[j] < 0]
         if missing:
-            if len(self._rows) + len(missing) > self.max_rows:
-                keep = set(idx)
-                self._rows = {j: r for j, r in self._rows.items() if j in keep}
+            self.reserve(len(missing), keep=idx)
             cols = K.gather_columns(self.A, np.asarray(missing, dtype=np.int64))
+            at = self.count
             if len(missing) == 1:
-                # one row: the parallel Numba product (float64 accumulation, own threads)
-                self._rows[missing[0]] = K.rmatvec(self.A, cols[:, 0].astype(np.float64))
+                # one row: the Numba product (float64 accumulation)
+                self.rows[at] = K.rmatvec(self.A, cols[:, 0].astype(np.float64))
             else:
-                block = cols.T @ self.A  # several rows: one BLAS product, one pass over A
-                for t, j in enumerate(missing):
-                    self._rows[j] = np.asarray(block[t], dtype=np.float64)
+                # several rows: one BLAS product, one pass over A
+                self.rows[at : at + len(missing)] = cols.T @ self.A
+            self.slot[missing] = np.arange(at, at + len(missing))
+            self.count = at + len(missing)
         if not idx:
             return np.zeros((0, self.A.shape[1]))
-        return np.stack([self._rows[j] for j in idx])
+        return self.rows[self.slot[idx]]
 
 
 class _SupportState:
@@ -379,12 +408,71 @@ def swap_search(
         in_support[state.S] = True
         return True
 
+    def _compiled_moves(budget: int) -> tuple[int, int]:
+        """Up to ``budget`` moves in :func:`~.._descent_kernels.swap_moves`; syncs the state,
+        ``w`` and ``f`` (predicted) back. Returns (code, moves applied)."""
+        nonlocal w, f, n_swaps, n_adds
+        S_arr = np.zeros(k, dtype=np.int64)
+        S_arr[: state.s] = state.S
+        wS = np.zeros(k)
+        wS[: state.s] = w[S_arr[: state.s]]
+        gram.reserve(budget)  # a move adds at most one row to the shared cache
+        code, s_new, f_new, moves, swaps, adds, since, gram.count = swap_moves(
+            At, S_arr, state.s, k, state.H, state.Z, state.Minv, wS, f, in_support,
+            Atb, ref_term, rhs, scale, SWAP_COLLINEAR_RTOL, rtol, budget, state.moves,
+            state.refresh_every, gram.rows, gram.slot, gram.count,
+        )  # fmt: skip
+        state.S = [int(i) for i in S_arr[:s_new]]
+        state.moves = since
+        n_swaps += swaps
+        n_adds += adds
+        if moves:
+            f = f_new
+            w[:] = 0.0
+            w[S_arr[:s_new]] = wS[:s_new]
+        return code, moves
+
     def back_to_checkpoint() -> bool:
         nonlocal n_swaps, n_adds
         n_swaps, n_adds = checkpoint[2], checkpoint[3]
         return reset(checkpoint[0], checkpoint[1])
 
-    for _ in range(max_moves):
+    # Compiled move loop between checkpoints (float64 A stored column-major, no cost budget);
+    # everything else, and every fallback, runs the Python loop below.
+    At = A.T if (A.dtype == np.float64 and A.flags.f_contiguous) else None
+    compiled = At is not None and costs is None
+    moves_done = 0
+    while moves_done < max_moves:
+        if compiled and exact_every > 1:
+            code = _compiled_moves(min(max_moves - moves_done, exact_every - pending))
+            moves_done += code[1]
+            pending += code[1]
+            if code[0] == OPTIMAL:
+                if pending and not exact_checkpoint(np.flatnonzero(w)):
+                    if not back_to_checkpoint():
+                        break
+                    exact_every = 1
+                    continue
+                swap_optimal = True
+                break
+            if code[0] == PIVOT or (code[0] == REFRESH and not state.refresh()):
+                if not back_to_checkpoint():
+                    break
+                exact_every = 1
+                continue
+            if code[0] == REFRESH:
+                Snow = np.asarray(state.S, dtype=np.int64)
+                w[:] = 0.0
+                w[Snow] = state.Minv[: state.s, : state.s] @ rhs[Snow]
+            if pending >= exact_every:
+                if exact_checkpoint(np.flatnonzero(w)):
+                    checkpoint, f_check, pending = (w.copy(), f, n_swaps, n_adds), f, 0
+                else:
+                    if not back_to_checkpoint():
+                        break
+                    exact_every = 1
+            continue
+        moves_done += 1
         s = state.s
         Sarr = np.asarray(state.S, dtype=np.int64)
         wS = w[Sarr]
@@ -472,7 +560,7 @@ def swap_search(
                 if not back_to_checkpoint():
                     break
                 exact_every = 1
-    else:
+    else:  # out of moves
         if pending and not exact_checkpoint(np.flatnonzero(w)):
             # out of moves between checkpoints, and the last moves did not pay: go back
             w, f = checkpoint[0], checkpoint[1]

@@ -1,0 +1,221 @@
+"""The move loop of the exact swap search, compiled (see :mod:`.swaps.single` for the math).
+
+Between two exact checkpoints the swap search applies moves from its incrementally updated
+factors ``H = A_S^T A``, ``Z = M^-1 H`` and ``M^-1`` only; in Python each move costs a dozen
+small array calls, which on problems of a few thousand columns outweigh the O(s p) arithmetic
+itself. :func:`swap_moves` runs up to ``max_moves`` such moves in one call, each exactly as
+:func:`~sparse_regression.swaps.single.swap_search` would (best addition while ``s < k``, else
+best swap; Schur-complement downdate, bordering update), and returns to Python at a
+checkpoint, when a refresh of the factors is due, at a swap-optimal point, or at a pivot it
+may not use. Python keeps the exact checks, refreshes and every fallback.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from ._kernels import _best_add, _best_swap, _swap_gradient
+
+__all__ = ["MOVES_DONE", "OPTIMAL", "PIVOT", "REFRESH", "swap_moves"]
+
+#: Return codes of :func:`swap_moves`.
+MOVES_DONE, OPTIMAL, REFRESH, PIVOT = 0, 1, 2, 3
+
+_best_swap_serial = _best_swap[0]
+_swap_gradient_serial = _swap_gradient[0]
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _gram_row(At, j, out):
+    """``out = A^T a_j`` (float64) from ``At = A.T`` (p x n, C-contiguous)."""
+    p, n = At.shape
+    for i in range(p):
+        acc = 0.0
+        for t in range(n):
+            acc += At[i, t] * At[j, t]
+        out[i] = acc
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _remove(S, s, H, Z, Minv, r):
+    """Schur-complement downdate dropping member r (slot r gets the last member). False when
+    ``(M^-1)_rr`` is not a usable pivot (nothing is changed then)."""
+    piv = Minv[r, r]
+    if not (np.isfinite(piv) and piv > 0.0):
+        return False
+    p = Z.shape[1]
+    m_r = Minv[:s, r].copy()
+    z_r = Z[r].copy()
+    a = 1.0 / piv
+    for i in range(s):
+        c = a * m_r[i]
+        if c != 0.0:
+            for t in range(p):
+                Z[i, t] -= c * z_r[t]
+        for t in range(s):
+            Minv[i, t] -= c * m_r[t]
+    last = s - 1
+    if r != last:
+        S[r] = S[last]
+        H[r] = H[last]
+        Z[r] = Z[last]
+        for t in range(s):
+            Minv[r, t] = Minv[last, t]
+        for t in range(s):
+            Minv[t, r] = Minv[t, last]
+        Minv[r, r] = Minv[last, last]
+    return True
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _add(S, s, H, Z, Minv, j, row, scale_j, eps):
+    """Bordering update appending column j; False (nothing changed) when its squared norm
+    orthogonal to the support is at most ``eps`` times its own."""
+    p = Z.shape[1]
+    if s == 0:
+        if not scale_j > 0.0:
+            return False
+        for t in range(p):
+            H[0, t] = row[t]
+            Z[0, t] = row[t] / scale_j
+        Minv[0, 0] = 1.0 / scale_j
+        S[0] = j
+        return True
+    u = Z[:s, j].copy()
+    c = scale_j
+    for i in range(s):
+        c -= H[i, j] * u[i]
+    if not (np.isfinite(c) and c > eps * scale_j and c > 0.0):
+        return False
+    bottom = row.copy()
+    for i in range(s):
+        ui = u[i]
+        if ui != 0.0:
+            for t in range(p):
+                bottom[t] -= ui * H[i, t]
+    inv_c = 1.0 / c
+    for t in range(p):
+        bottom[t] *= inv_c
+    for i in range(s):
+        ui = u[i]
+        if ui != 0.0:
+            for t in range(p):
+                Z[i, t] -= ui * bottom[t]
+        for t in range(s):
+            Minv[i, t] += inv_c * ui * u[t]
+    for i in range(s):
+        Minv[i, s] = -u[i] * inv_c
+        Minv[s, i] = -u[i] * inv_c
+    Minv[s, s] = inv_c
+    H[s] = row
+    Z[s] = bottom
+    S[s] = j
+    return True
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _gradient_from_rows(H, s, wS, Atb, ref_term, g):
+    """``g = H^T w_S - A^T b - ref_term`` (one pass over the s x p rows H)."""
+    p = H.shape[1]
+    for t in range(p):
+        g[t] = -Atb[t] - ref_term[t]
+    for i in range(s):
+        wi = wS[i]
+        for t in range(p):
+            g[t] += H[i, t] * wi
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def swap_moves(
+    At, S, s, k, H, Z, Minv, wS, f, in_support, Atb, ref_term, rhs, scale,
+    eps, rtol, max_moves, moves_since_refresh, refresh_every, rows, slot, count,
+):  # fmt: skip
+    """Up to ``max_moves`` moves of the swap search from the factored support ``S[:s]``.
+
+    Updates ``S, H, Z, Minv, wS`` (``w_S = M^-1 rhs_S``) and ``in_support`` in place. Returns
+    ``(code, s, f, moves, swaps, adds, moves_since_refresh, count)`` with ``f`` the predicted
+    objective; ``code`` is ``OPTIMAL`` (no scored move lowers F by more than ``rtol |F|``;
+    nothing applied in that round), ``MOVES_DONE``, ``REFRESH`` (a move was applied and the
+    factors are due for a refresh) or ``PIVOT`` (a move's update met a pivot it may not use:
+    the state is unusable and must be rebuilt from the last checkpoint). Gram rows come from
+    the cache ``rows[slot[j]]`` (``count`` rows filled) and the rows computed here are added
+    to it while it has room.
+    """
+    p = At.shape[0]
+    tiny = np.finfo(np.float64).tiny
+    no_costs = np.zeros(0)
+    row = np.empty(p)
+    moves = swaps = adds = 0
+    # g and s_out from scratch once; then s_out is updated in O(p) per move (removing member r
+    # raises s_j by Z[r, j]^2 / (M^-1)_rr, adding a column with pivot c and new Z row z lowers
+    # it by c z_j^2) and g recomputed from H alone.
+    g, s_out = _swap_gradient_serial(H[:s], Z[:s], wS[:s], Atb, ref_term, scale, 1)
+    while moves < max_moves:
+        tol_abs = rtol * max(abs(f), tiny)
+        r = -1
+        j = -1
+        delta = 0.0
+        if s < k:
+            ja, da = _best_add(g, s_out, scale, in_support, eps, no_costs, 0.0)
+            if ja >= 0 and da < -tol_abs:
+                j, delta = ja, da
+        if j < 0 and s > 0:
+            inv_root = np.empty(s)
+            beta = np.empty(s)
+            for i in range(s):
+                inv_root[i] = 1.0 / np.sqrt(max(Minv[i, i], tiny))
+                beta[i] = wS[i] * inv_root[i]
+            rs, js, ds = _best_swap_serial(
+                Z[:s], inv_root, beta, g, s_out, scale, in_support, eps, no_costs, no_costs, 0.0
+            )
+            if rs >= 0 and ds < -tol_abs:
+                r, j, delta = rs, js, ds
+        if j < 0:
+            return OPTIMAL, s, f, moves, swaps, adds, moves_since_refresh, count
+        if slot[j] >= 0:
+            row[:] = rows[slot[j]]
+        else:
+            _gram_row(At, j, row)
+            if count < rows.shape[0]:
+                rows[count] = row
+                slot[j] = count
+                count += 1
+        out = -1
+        if r >= 0:
+            out = S[r]
+            piv = Minv[r, r]
+            if np.isfinite(piv) and piv > 0.0:
+                for t in range(p):
+                    s_out[t] += Z[r, t] * Z[r, t] / piv
+            if not _remove(S, s, H, Z, Minv, r):
+                return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
+            s -= 1
+            in_support[out] = False
+            swaps += 1
+        else:
+            adds += 1
+        if not _add(S, s, H, Z, Minv, j, row, scale[j], eps):
+            return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
+        c_piv = 1.0 / Minv[s, s]
+        for t in range(p):
+            s_out[t] -= c_piv * Z[s, t] * Z[s, t]
+        s += 1
+        in_support[j] = True
+        moves += 1
+        f = f + delta
+        for i in range(s):
+            acc = 0.0
+            for t in range(s):
+                acc += Minv[i, t] * rhs[S[t]]
+            wS[i] = acc
+        _gradient_from_rows(H, s, wS, Atb, ref_term, g)
+        if out >= 0:  # the removed column's own s_j, exactly
+            acc = scale[out]
+            for i in range(s):
+                acc -= H[i, out] * Z[i, out]
+            s_out[out] = acc
+        moves_since_refresh += 1
+        if moves_since_refresh >= max(refresh_every, s // 8):
+            return REFRESH, s, f, moves, swaps, adds, moves_since_refresh, count
+    return MOVES_DONE, s, f, moves, swaps, adds, moves_since_refresh, count
