@@ -26,20 +26,67 @@ import numpy as np
 import scipy.linalg as sla
 
 from . import _kernels as K
+from ._start_kernels import forward_path, omp_path, splicing_path
 from .backsolve import backsolve_support
-from .constants import SPLICING_MAX_EXCHANGE, SPLICING_MAX_ITER, SWAP_COLLINEAR_RTOL, SWAP_RTOL
+from .constants import (
+    SPLICING_MAX_EXCHANGE,
+    SPLICING_MAX_ITER,
+    SWAP_COLLINEAR_RTOL,
+    SWAP_PIVOT_RTOL,
+    SWAP_RTOL,
+)
 from .quadratic import Quadratic
 
-__all__ = ["omp_start", "screening_start", "splicing_start"]
+__all__ = ["forward_start", "omp_start", "screening_start", "splicing_start"]
 
 _EPS_COLLINEAR = SWAP_COLLINEAR_RTOL
+
+
+def _columns_as_rows(A: np.ndarray) -> np.ndarray | None:
+    """``A.T`` when it is C-contiguous (A stored column-major), for the compiled loops."""
+    return A.T if A.flags.f_contiguous else None
+
+
+def _refit(q: Quadratic, S: np.ndarray) -> tuple[np.ndarray, float]:
+    w = np.zeros(q.n_features)
+    if S.size == 0:
+        return w, q.f_zero
+    S = np.sort(S)
+    wS, f = backsolve_support(q, S)
+    w[S] = wS
+    return w, f
 
 
 def omp_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
     """OMP to k nonzeros (fewer if the remaining columns are collinear with the chosen ones).
 
-    Returns ``(w, F(w))`` with ``w`` the exact minimiser on its support.
+    Returns ``(w, F(w))`` with ``w`` the exact minimiser on its support. Compiled
+    (:func:`~._start_kernels.omp_path`) when A is stored column-major.
     """
+    At = _columns_as_rows(q.A)
+    if At is None:
+        return _omp_start_python(q, k)
+    scale = q.col_sq + q.ridge
+    S = omp_path(At, np.asarray(q.b, dtype=np.float64), q.rhs, q.ref_term, scale, k, _EPS_COLLINEAR)
+    return _refit(q, S)
+
+
+def forward_start(q: Quadratic, k: int) -> tuple[np.ndarray, float] | None:
+    """Exact forward selection to k nonzeros: each step adds the column whose exact refit
+    lowers F most, ``argmax_j c_j^2 / s_j`` (``c_j = a~_j^T r~``, ``s_j`` the squared norm of
+    ``a~_j`` orthogonal to the chosen columns). The swap search's additions make the same
+    choices; this compiled path (:func:`~._start_kernels.forward_path`) costs one pass over A
+    per step instead of O(s p) factor updates. Returns ``(w, F(w))``, ``w`` exact on its
+    support, or None when A is not stored column-major (then the swap search adds from 0)."""
+    At = _columns_as_rows(q.A)
+    if At is None:
+        return None
+    S = forward_path(At, q.rhs, q.col_sq + q.ridge, q.ridge, k, _EPS_COLLINEAR)
+    return _refit(q, S)
+
+
+def _omp_start_python(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
+    """:func:`omp_start` in NumPy (any storage order; the reference of the compiled loop)."""
     A, ridge = q.A, q.ridge
     n, p = A.shape
     scale = q.col_sq + ridge
@@ -113,7 +160,28 @@ def splicing_start(
     max_iter: int = SPLICING_MAX_ITER,
 ) -> tuple[np.ndarray, float]:
     """abess-style splicing descent from :func:`screening_start`; ``(w, F(w))``, ``w`` exact
-    on its support."""
+    on its support. Compiled (:func:`~._start_kernels.splicing_path`) when A is stored
+    column-major and ``k <= n``; an exchange whose refit is numerically singular is then
+    skipped rather than refitted by least squares."""
+    At = _columns_as_rows(q.A)
+    if At is None or k > q.n_samples:
+        return _splicing_start_python(q, k, c_max=c_max, max_iter=max_iter)
+    w, f = screening_start(q, k)
+    S0 = np.flatnonzero(w)
+    w_ref = q.w_ref if (q.ridge and q.w_ref is not None) else np.zeros(q.n_features)
+    S = splicing_path(
+        At, np.asarray(q.b, dtype=np.float64), q.rhs, q.ref_term, w_ref, q.ridge, q.ref_sq,
+        q.const, q.col_sq + q.ridge, S0, w[S0], f, c_max, max_iter, SWAP_RTOL, SWAP_PIVOT_RTOL,
+    )  # fmt: skip
+    w_new, f_new = _refit(q, S)
+    f_new = q.value(w_new)  # from the residual: a start never claims a lower F than it has
+    return (w_new, f_new) if f_new < f else (w, f)
+
+
+def _splicing_start_python(
+    q: Quadratic, k: int, *, c_max: int, max_iter: int
+) -> tuple[np.ndarray, float]:
+    """:func:`splicing_start` in NumPy (any storage order, any k)."""
     p = q.n_features
     w, f = screening_start(q, k)
     scale = q.col_sq + q.ridge

@@ -1,0 +1,108 @@
+"""The compiled loops (forward selection, OMP, splicing, the swap search's moves) make the same
+choices as their NumPy references, and the Gram-row cache they share returns exact rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sparse_regression.quadratic import Quadratic
+from sparse_regression.starts import (
+    _omp_start_python,
+    _splicing_start_python,
+    forward_start,
+    omp_start,
+    splicing_start,
+)
+from sparse_regression.swaps.single import GramRows, swap_search
+
+
+def _problem(seed, n=50, p=120, ridge=0.0, with_ref=False, order="F"):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, p))
+    A[:, 1:] = 0.8 * A[:, :-1] + 0.6 * A[:, 1:]  # correlated neighbours
+    beta = np.zeros(p)
+    beta[rng.choice(p, 8, replace=False)] = rng.standard_normal(8)
+    b = A @ beta + 0.5 * rng.standard_normal(n)
+    w_ref = rng.standard_normal(p) if with_ref else None
+    return Quadratic(np.asarray(A, order=order), b, ridge, w_ref)
+
+
+CASES = [(s, r, ref) for s in range(6) for r, ref in ((0.0, False), (0.3, False), (0.3, True))]
+
+
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+def test_compiled_omp_and_splicing_equal_the_numpy_versions(seed, ridge, with_ref):
+    q = _problem(seed, ridge=ridge, with_ref=with_ref)
+    k = 12
+    w1, f1 = omp_start(q, k)
+    w2, f2 = _omp_start_python(q, k)
+    np.testing.assert_array_equal(np.flatnonzero(w1), np.flatnonzero(w2))
+    assert f1 == pytest.approx(f2, rel=1e-12)
+    w1, f1 = splicing_start(q, k)
+    w2, f2 = _splicing_start_python(q, k, c_max=5, max_iter=100)
+    np.testing.assert_array_equal(np.flatnonzero(w1), np.flatnonzero(w2))
+    assert f1 == pytest.approx(f2, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+def test_compiled_forward_selection_equals_the_swap_search_additions(seed, ridge, with_ref):
+    """Exact forward selection through the orthonormal basis picks the additions the swap
+    search makes from 0 (its best exact addition), and each step is the best one: checked
+    against every single addition refitted by brute force."""
+    q = _problem(seed, ridge=ridge, with_ref=with_ref)
+    k = 12
+    w, f = forward_start(q, k)
+    sw = swap_search(q, k, np.zeros(q.n_features), q.f_zero, max_moves=k)
+    assert sw.n_adds == k and sw.n_swaps == 0
+    np.testing.assert_array_equal(np.flatnonzero(w), np.flatnonzero(sw.coef))
+    assert f == pytest.approx(sw.objective, rel=1e-10)
+
+
+def test_forward_selection_steps_are_the_best_additions_by_brute_force():
+    from sparse_regression.backsolve import backsolve_support
+
+    q = _problem(7, n=30, p=25, ridge=0.1, with_ref=True)
+    chosen: list[int] = []
+    for _ in range(6):
+        best = min(
+            (backsolve_support(q, np.array(sorted([*chosen, j])))[1], j)
+            for j in range(q.n_features)
+            if j not in chosen
+        )
+        chosen.append(best[1])
+    w, _ = forward_start(q, 6)
+    assert sorted(np.flatnonzero(w)) == sorted(chosen)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_compiled_moves_equal_the_python_moves(seed):
+    """The swap search with A column-major (compiled moves between checkpoints) and row-major
+    (the Python loop) ends at the same support and objective."""
+    for ridge in (0.0, 0.2):
+        qf = _problem(seed, ridge=ridge, order="F")
+        qc = _problem(seed, ridge=ridge, order="C")
+        k = 10
+        w0, f0 = omp_start(qf, k)
+        kw = dict(exact_every=8, max_moves=200)
+        a = swap_search(qf, k, w0, f0, **kw)
+        b = swap_search(qc, k, w0, f0, **kw)
+        np.testing.assert_array_equal(np.flatnonzero(a.coef), np.flatnonzero(b.coef))
+        assert a.objective == pytest.approx(b.objective, rel=1e-10)
+        assert a.swap_optimal == b.swap_optimal and (a.n_swaps, a.n_adds) == (b.n_swaps, b.n_adds)
+
+
+def test_gram_row_cache_grows_empties_and_keeps_exact_rows():
+    rng = np.random.default_rng(0)
+    A = np.asfortranarray(rng.standard_normal((20, 200)))
+    G = A.T @ A
+    gram = GramRows(A, max_rows=70)
+    order = rng.permutation(200)
+    for start in range(0, 200, 30):  # batches that grow the array, then overflow it
+        idx = order[start : start + 30]
+        np.testing.assert_allclose(gram.get(idx), G[idx], rtol=1e-12, atol=1e-12)
+        assert gram.count <= gram.max_rows and gram.rows.shape[0] <= gram.max_rows
+    kept = order[190:200]
+    gram.reserve(65, keep=kept)  # overflow: only the kept rows survive
+    assert all(gram.has(j) for j in kept) and gram.count == len(kept)
+    np.testing.assert_allclose(gram.get(kept), G[kept], rtol=1e-12, atol=1e-12)
