@@ -97,9 +97,10 @@ WOODBURY_MAX_WORK = 2 * 10**12
 #: AUTO_PERTURBATION_SIZE: 20 rounds found the certified optimum on 20/20 benchmark instances
 #: (docs/solvers.md) while costing about as much as the swap search.
 AUTO_PERTURBATIONS = 20
-#: Largest k p for which "auto" perturbs; above it each round's swap search is too costly to
-#: repeat 20 times by default.
-AUTO_PERTURBATION_SIZE = 2 * 10**4
+#: Largest k p for which "auto" perturbs (the certification instances, k p = 125, and other
+#: tiny problems); above it 20 rounds cost several times the rest of the solve
+#: (benchmarks/portfolio_variants.py: at p = 800, k = 10 they took 14 of 17 ms).
+AUTO_PERTURBATION_SIZE = 2 * 10**3
 #: Exact backsolve every this many swap moves for float64 A (every move for float32 A, whose
 #: Gram rows come from float32 products): the float64 incremental factors drift ~1e-14 per
 #: move, so checking every 8 moves is exact enough and 8x cheaper.

@@ -170,7 +170,7 @@ def solve(
     swap_rounds: int = 3,
     n_perturbations="auto",
     random_state=None,
-    starts=DEFAULT_STARTS,
+    starts="auto",
     splicing: bool = True,
     n_jobs: int | None = None,
     verbose: bool = False,
@@ -213,12 +213,13 @@ def solve(
         (both in :mod:`.constants`).
     random_state : None, int, numpy Generator or RandomState
         Seeds the perturbations (None: fresh randomness); everything else is deterministic.
-    starts : tuple of str
+    starts : "auto" or tuple of str
         Starting points of the exact swap search (problems where it runs over all columns):
-        any of ``"iht"``, ``"forward"``, ``"omp"``, ``"screening"`` (see
-        :mod:`~sparse_regression.portfolio`; default ``("iht", "forward", "omp", "splicing")``);
-        the best end point is kept. Without ``"iht"`` the IHT stage is skipped (unless ``w0``
-        is given: the IHT point from ``w0`` is then always a start).
+        any of ``"iht"``, ``"forward"``, ``"omp"``, ``"splicing"``, ``"screening"`` (see
+        :mod:`~sparse_regression.portfolio`); the best end point is kept. "auto":
+        ``DEFAULT_STARTS`` = ``("forward", "omp", "splicing")``, with ``"iht"`` (IHT from
+        ``P_k(w_ref)``) first when the problem has a reference ``w_ref``. Without ``"iht"``
+        the IHT stage is skipped; a given ``w0`` is always a start (IHT from ``w0``).
     splicing : bool
         Exchange several coordinates at once where single swaps stall (exact search only).
     n_jobs : int or None
@@ -255,8 +256,14 @@ def solve(
         raise ValueError(f"swap_rounds must be an int >= 0, got {swap_rounds!r}.")
     _resolve_perturbations(n_perturbations, problem.k, problem.n_features)
     resolve_n_jobs(n_jobs)
-    if isinstance(starts, str) or not all(s in STARTS for s in starts):
-        raise ValueError(f"starts must be a sequence of names from {STARTS}, got {starts!r}.")
+    if isinstance(starts, str) and starts == "auto":
+        starts = DEFAULT_STARTS
+        if problem.has_w_ref:  # the reference is informative: IHT from P_k(w_ref) is a start
+            starts = ("iht", *starts)
+    elif isinstance(starts, str) or not all(s in STARTS for s in starts):
+        raise ValueError(
+            f"starts must be 'auto' or a sequence of names from {STARTS}, got {starts!r}."
+        )
     t0 = time.perf_counter()
     with thread_limit(n_jobs):
         return _solve(
@@ -443,7 +450,7 @@ class IHTSolver(BaseEstimator):
         swap_rounds=3,
         n_perturbations="auto",
         random_state=0,
-        starts=DEFAULT_STARTS,
+        starts="auto",
         splicing=True,
         n_jobs=None,
         verbose=False,

@@ -18,16 +18,18 @@ from __future__ import annotations
 import numpy as np
 
 from .constants import IMPROVEMENT_RTOL, PORTFOLIO_MAX_ROUNDS
-from .starts import omp_start, screening_start, splicing_start
+from .starts import forward_start, omp_start, screening_start, splicing_start
 from .swap_check import check_swaps, splice
 from .swaps import GramRows, perturbation_search, swap_search
 
 __all__ = ["DEFAULT_STARTS", "STARTS", "portfolio_search"]
 
-#: Every start available, and the default portfolio: screening rarely won in
-#: benchmarks/regression_families.py (it ends where IHT or OMP end), so it is opt-in.
+#: Every start available, and the default portfolio (``solve(starts="auto")`` adds "iht" when
+#: the problem has a reference w_ref). Chosen by benchmarks/portfolio_variants.py: forward
+#: selection, OMP and splicing each end best on instances where the other two lose to an
+#: anchor (abess or OMP); "iht" from 0 and "screening" rarely add to them and cost a descent.
 STARTS = ("iht", "forward", "omp", "splicing", "screening")
-DEFAULT_STARTS = ("iht", "forward", "omp", "splicing")
+DEFAULT_STARTS = ("forward", "omp", "splicing")
 
 
 def portfolio_search(
@@ -70,7 +72,8 @@ def portfolio_search(
         if name == "iht":
             w0, f0 = w, f
         elif name == "forward":
-            w0, f0 = np.zeros(p), q.f_zero
+            fw = forward_start(q, k)
+            w0, f0 = fw if fw is not None else (np.zeros(p), q.f_zero)
         elif name == "omp":
             w0, f0 = omp_start(q, k)
         elif name == "splicing":

@@ -118,7 +118,7 @@ def test_uses_exactly_k_when_more_columns_help():
 def test_active_set_result_is_swap_optimal_on_the_full_problem():
     A, b = sparse_instance(11, 60, 400, 5, 0.7, 3.0)
     prob = SparseProblem(A, b, 5)
-    sol = solve(prob, n_perturbations=0)
+    sol = solve(prob, n_perturbations=0, starts=("iht",))  # the active-set IHT start
     assert sol.info["active_set_rounds"] >= 1
     assert sol.optimality == "swap-optimal"
     assert sol.objective <= _brute_force_best_swap(prob, sol.coef) * (1 + 1e-10)
