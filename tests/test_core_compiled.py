@@ -106,3 +106,12 @@ def test_gram_row_cache_grows_empties_and_keeps_exact_rows():
     gram.reserve(65, keep=kept)  # overflow: only the kept rows survive
     assert all(gram.has(j) for j in kept) and gram.count == len(kept)
     np.testing.assert_allclose(gram.get(kept), G[kept], rtol=1e-12, atol=1e-12)
+
+
+def test_gram_row_cache_serves_a_request_larger_than_its_limit():
+    rng = np.random.default_rng(1)
+    A = np.asfortranarray(rng.standard_normal((10, 40)))
+    gram = GramRows(A, max_rows=5)
+    gram.get([0, 1, 2, 3])
+    idx = np.arange(3, 12)  # 9 rows > max_rows
+    np.testing.assert_allclose(gram.get(idx), (A.T @ A)[idx], rtol=1e-12, atol=1e-12)

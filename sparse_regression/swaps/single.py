@@ -140,8 +140,8 @@ class GramRows:
         saved = self.rows[self.slot[kept]] if kept else None
         self.slot[:] = -1
         self.count = 0
-        if m > self.rows.shape[0] - len(kept):
-            self.rows = np.empty((min(self.max_rows, max(m + len(kept), 1)), self.rows.shape[1]))
+        if m > self.rows.shape[0] - len(kept):  # one request larger than max_rows: it is served
+            self.rows = np.empty((m + len(kept), self.rows.shape[1]))
         if kept:
             self.rows[: len(kept)] = saved
             self.slot[kept] = np.arange(len(kept))
