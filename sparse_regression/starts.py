@@ -43,8 +43,9 @@ _EPS_COLLINEAR = SWAP_COLLINEAR_RTOL
 
 
 def _columns_as_rows(A: np.ndarray) -> np.ndarray | None:
-    """``A.T`` when it is C-contiguous (A stored column-major), for the compiled loops."""
-    return A.T if A.flags.f_contiguous else None
+    """``A.T`` when A is float64 stored column-major, for the compiled loops (other storage
+    takes the NumPy versions: no second compilation for float32)."""
+    return A.T if (A.dtype == np.float64 and A.flags.f_contiguous) else None
 
 
 def _refit(q: Quadratic, S: np.ndarray) -> tuple[np.ndarray, float]:
@@ -61,7 +62,7 @@ def omp_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
     """OMP to k nonzeros (fewer if the remaining columns are collinear with the chosen ones).
 
     Returns ``(w, F(w))`` with ``w`` the exact minimiser on its support. Compiled
-    (:func:`~._start_kernels.omp_path`) when A is stored column-major.
+    (:func:`~._start_kernels.omp_path`) when A is float64 stored column-major.
     """
     At = _columns_as_rows(q.A)
     if At is None:
@@ -77,7 +78,8 @@ def forward_start(q: Quadratic, k: int) -> tuple[np.ndarray, float] | None:
     ``a~_j`` orthogonal to the chosen columns). The swap search's additions make the same
     choices; this compiled path (:func:`~._start_kernels.forward_path`) costs one pass over A
     per step instead of O(s p) factor updates. Returns ``(w, F(w))``, ``w`` exact on its
-    support, or None when A is not stored column-major (then the swap search adds from 0)."""
+    support, or None unless A is float64 stored column-major (then the swap search adds from
+    0)."""
     At = _columns_as_rows(q.A)
     if At is None:
         return None
@@ -160,8 +162,8 @@ def splicing_start(
     max_iter: int = SPLICING_MAX_ITER,
 ) -> tuple[np.ndarray, float]:
     """abess-style splicing descent from :func:`screening_start`; ``(w, F(w))``, ``w`` exact
-    on its support. Compiled (:func:`~._start_kernels.splicing_path`) when A is stored
-    column-major and ``k <= n``; an exchange whose refit is numerically singular is then
+    on its support. Compiled (:func:`~._start_kernels.splicing_path`) when A is float64
+    stored column-major and ``k <= n``; an exchange whose refit is numerically singular is then
     skipped rather than refitted by least squares."""
     At = _columns_as_rows(q.A)
     if At is None or k > q.n_samples:
