@@ -99,7 +99,7 @@ WOODBURY_MAX_WORK = 2 * 10**12
 AUTO_PERTURBATIONS = 20
 #: Largest k p for which "auto" perturbs (the certification instances, k p = 125, and other
 #: tiny problems); above it 20 rounds cost several times the rest of the solve
-#: (benchmarks/portfolio_variants.py: at p = 800, k = 10 they took 14 of 17 ms).
+#: (against the same solve without them, at p = 800, k = 10: about 15 of 18 ms).
 AUTO_PERTURBATION_SIZE = 2 * 10**3
 #: Exact backsolve every this many swap moves for float64 A (every move for float32 A, whose
 #: Gram rows come from float32 products): the float64 incremental factors drift ~1e-14 per
