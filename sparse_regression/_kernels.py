@@ -33,6 +33,7 @@ __all__ = [
     "matvec_cols",
     "col_sq_norms",
     "gather_columns",
+    "columns_as_rows",
     "topk_abs",
     "iht_start_support",
     "max_preserving_step",
@@ -230,6 +231,12 @@ def _c_view(A):
     if A.flags.f_contiguous:
         return A.T, True
     raise ValueError("A must be C- or F-contiguous")
+
+
+def columns_as_rows(A: np.ndarray) -> np.ndarray | None:
+    """``A.T`` (C-contiguous: A's columns as rows) when A is float64 stored column-major, the
+    layout of the compiled start and swap loops; None otherwise (their NumPy versions run)."""
+    return A.T if (A.dtype == np.float64 and A.flags.f_contiguous) else None
 
 
 def matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -42,13 +42,8 @@ __all__ = ["forward_start", "omp_start", "screening_start", "splicing_start"]
 _EPS_COLLINEAR = SWAP_COLLINEAR_RTOL
 
 
-def _columns_as_rows(A: np.ndarray) -> np.ndarray | None:
-    """``A.T`` when A is float64 stored column-major, for the compiled loops (other storage
-    takes the NumPy versions: no second compilation for float32)."""
-    return A.T if (A.dtype == np.float64 and A.flags.f_contiguous) else None
-
-
 def _refit(q: Quadratic, S: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(w, F(w))`` with ``w`` the exact minimiser on the support S (any order)."""
     w = np.zeros(q.n_features)
     if S.size == 0:
         return w, q.f_zero
@@ -64,7 +59,7 @@ def omp_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
     Returns ``(w, F(w))`` with ``w`` the exact minimiser on its support. Compiled
     (:func:`~._start_kernels.omp_path`) when A is float64 stored column-major.
     """
-    At = _columns_as_rows(q.A)
+    At = K.columns_as_rows(q.A)
     if At is None:
         return _omp_start_python(q, k)
     scale = q.col_sq + q.ridge
@@ -80,7 +75,7 @@ def forward_start(q: Quadratic, k: int) -> tuple[np.ndarray, float] | None:
     per step instead of O(s p) factor updates. Returns ``(w, F(w))``, ``w`` exact on its
     support, or None unless A is float64 stored column-major (then the swap search adds from
     0)."""
-    At = _columns_as_rows(q.A)
+    At = K.columns_as_rows(q.A)
     if At is None:
         return None
     S = forward_path(At, q.rhs, q.col_sq + q.ridge, q.ridge, k, _EPS_COLLINEAR)
@@ -127,15 +122,8 @@ def _omp_start_python(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
         Ls = L[: s + 1, : s + 1]
         wS = sla.solve_triangular(Ls.T, z[: s + 1], lower=False, check_finite=False)
         r = b - AS[:, : s + 1] @ wS
-    w = np.zeros(p)
-    if not S:
-        return w, q.f_zero
-    idx = np.asarray(S, dtype=np.int64)
-    order = np.argsort(idx)
     # one exact refit on the sorted support (the incremental factor drifts slightly)
-    wS_exact, f = backsolve_support(q, idx[order])
-    w[idx[order]] = wS_exact
-    return w, f
+    return _refit(q, np.asarray(S, dtype=np.int64))
 
 
 def screening_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
@@ -147,11 +135,7 @@ def screening_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
     ok = scale > 0
     score[ok] = c[ok] ** 2 / scale[ok]
     S = K.topk_abs(score, min(k, p))
-    S = S[score[S] > 0]
-    wS, f = backsolve_support(q, S)
-    w = np.zeros(p)
-    w[S] = wS
-    return w, f
+    return _refit(q, S[score[S] > 0])
 
 
 def splicing_start(
@@ -165,7 +149,7 @@ def splicing_start(
     on its support. Compiled (:func:`~._start_kernels.splicing_path`) when A is float64
     stored column-major and ``k <= n``; an exchange whose refit is numerically singular is then
     skipped rather than refitted by least squares."""
-    At = _columns_as_rows(q.A)
+    At = K.columns_as_rows(q.A)
     if At is None or k > q.n_samples:
         return _splicing_start_python(q, k, c_max=c_max, max_iter=max_iter)
     w, f = screening_start(q, k)

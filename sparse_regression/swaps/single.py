@@ -121,9 +121,6 @@ class GramRows:
         self.slot = np.full(p, -1, dtype=np.int64)
         self.count = 0
 
-    def has(self, j: int) -> bool:
-        return bool(self.slot[int(j)] >= 0)
-
     def reserve(self, m: int, keep=()) -> None:
         """Room for ``m`` more rows: grow the array (up to ``max_rows``), else empty the cache
         except the rows of ``keep``."""
@@ -433,13 +430,25 @@ def swap_search(
         return code, moves
 
     def back_to_checkpoint() -> bool:
-        nonlocal n_swaps, n_adds
+        """Return to the last exact checkpoint, from where every move is checked exactly;
+        False if its support is singular (then the search ends)."""
+        nonlocal n_swaps, n_adds, exact_every
         n_swaps, n_adds = checkpoint[2], checkpoint[3]
+        exact_every = 1
         return reset(checkpoint[0], checkpoint[1])
+
+    def settle(S_sorted) -> bool:
+        """After ``exact_every`` predicted moves: a new checkpoint if the exact F fell, else
+        back to the last one. False when the search must end."""
+        nonlocal checkpoint, f_check, pending
+        if exact_checkpoint(S_sorted):
+            checkpoint, f_check, pending = (w.copy(), f, n_swaps, n_adds), f, 0
+            return True
+        return back_to_checkpoint()
 
     # Compiled move loop between checkpoints (float64 A stored column-major, no cost budget);
     # everything else, and every fallback, runs the Python loop below.
-    At = A.T if (A.dtype == np.float64 and A.flags.f_contiguous) else None
+    At = K.columns_as_rows(A)
     compiled = At is not None and costs is None
     moves_done = 0
     while moves_done < max_moves:
@@ -447,30 +456,24 @@ def swap_search(
             code = _compiled_moves(min(max_moves - moves_done, exact_every - pending))
             moves_done += code[1]
             pending += code[1]
+            S_sorted = np.sort(np.asarray(state.S, dtype=np.int64))
             if code[0] == OPTIMAL:
-                if pending and not exact_checkpoint(np.flatnonzero(w)):
+                if pending and not exact_checkpoint(S_sorted):
                     if not back_to_checkpoint():
                         break
-                    exact_every = 1
                     continue
                 swap_optimal = True
                 break
             if code[0] == PIVOT or (code[0] == REFRESH and not state.refresh()):
                 if not back_to_checkpoint():
                     break
-                exact_every = 1
                 continue
             if code[0] == REFRESH:
                 Snow = np.asarray(state.S, dtype=np.int64)
                 w[:] = 0.0
                 w[Snow] = state.Minv[: state.s, : state.s] @ rhs[Snow]
-            if pending >= exact_every:
-                if exact_checkpoint(np.flatnonzero(w)):
-                    checkpoint, f_check, pending = (w.copy(), f, n_swaps, n_adds), f, 0
-                else:
-                    if not back_to_checkpoint():
-                        break
-                    exact_every = 1
+            if pending >= exact_every and not settle(S_sorted):
+                break
             continue
         moves_done += 1
         s = state.s
@@ -506,7 +509,6 @@ def swap_search(
             if pending and not exact_checkpoint(np.sort(Sarr)):
                 if not back_to_checkpoint():
                     break
-                exact_every = 1
                 continue
             swap_optimal = True
             break
@@ -544,7 +546,6 @@ def swap_search(
             # a pivot the incremental update could not use: redo the moves exactly
             if not back_to_checkpoint():
                 break
-            exact_every = 1
             continue
         # Between checkpoints: coefficients from the updated factors, predicted objective.
         s = state.s
@@ -553,13 +554,8 @@ def swap_search(
         w[Snow] = state.Minv[:s, :s] @ rhs[Snow]
         f = f + delta
         pending += 1
-        if pending >= exact_every:
-            if exact_checkpoint(np.sort(Snow)):
-                checkpoint, f_check, pending = (w.copy(), f, n_swaps, n_adds), f, 0
-            else:
-                if not back_to_checkpoint():
-                    break
-                exact_every = 1
+        if pending >= exact_every and not settle(np.sort(Snow)):
+            break
     else:  # out of moves
         if pending and not exact_checkpoint(np.flatnonzero(w)):
             # out of moves between checkpoints, and the last moves did not pay: go back
