@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from regression_families import cells, make_instance, run_abess, run_omp  # noqa: E402
+from regression_families import cells, make_instance, run_abess, run_omp, timed  # noqa: E402
 
 from sparse_regression import SparseProblem, backsolve, solve  # noqa: E402
 
@@ -45,17 +44,7 @@ VARIANTS = {
 }
 
 
-REPEAT = 3
-
-
-def timed(fn):
-    """(result, best wall time of REPEAT runs)."""
-    best = np.inf
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
+REPEAT = 3  # timings: best of this many runs (--repeat)
 
 
 def summarize(rows) -> dict:
@@ -84,12 +73,12 @@ def run_instance(cell, seed, warm_up=False) -> dict:
         solve(prob, random_state=seed)  # compile the kernels outside the timings
     r = dict(cell, seed=seed)
     for name, kw in VARIANTS.items():
-        sol, t = timed(lambda kw=kw: solve(prob, random_state=seed, **kw))
+        t, sol = timed(lambda kw=kw: solve(prob, random_state=seed, **kw), REPEAT)
         r[name] = (sol.objective, t)
         r.setdefault("iht_time", {})[name] = sol.info.get("iht_time")
-    S, t = timed(lambda: run_abess(X, y, k))
+    t, S = timed(lambda: run_abess(X, y, k), REPEAT)
     r["abess"] = (prob.objective(backsolve(prob, S)), t)
-    S, t = timed(lambda: run_omp(X, y, k))
+    t, S = timed(lambda: run_omp(X, y, k), REPEAT)
     r["skomp"] = (prob.objective(backsolve(prob, S)), t)
     return r
 
