@@ -9,7 +9,22 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ._descent_kernels import _gram_row
+
 __all__ = ["forward_path", "omp_path", "splicing_path"]
+
+
+@nb.njit(cache=True, nogil=True)
+def _cached_row(At, j, rows, slot, count):
+    """``(row, count)``: the Gram row ``A^T a_j`` from the cache ``rows[slot[j]]``, computed
+    into the next free slot when missing (the caller reserves room; row None when full)."""
+    if slot[j] < 0:
+        if count >= rows.shape[0]:
+            return None, count
+        _gram_row(At, j, rows[count])
+        slot[j] = count
+        count += 1
+    return rows[slot[j]], count
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -37,8 +52,14 @@ def _residual(At, S, s, wS, b, r):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def omp_path(At, b, rhs, ref_term, scale, k, eps):
-    """Support chosen by OMP (see :func:`.starts.omp_start`), in order of selection."""
+def omp_path(At, rhs, scale, k, eps, rows, slot, count):
+    """Support chosen by OMP (see :func:`.starts.omp_start`), in order of selection.
+
+    Every product comes from Gram rows ``A^T a_j`` held in the cache ``rows[slot[j]]`` (shared
+    with the swap search): the correlations are
+    ``c = A^T r + ref_term = rhs - sum_i w_i A^T a_{S_i}`` (O(s p) per step) and a chosen
+    column's row is computed (one pass over A) only if no earlier start or descent has it.
+    Returns ``(S, count, complete)``; ``complete`` is False when the cache ran out of room."""
     p, n = At.shape
     k = min(k, p)
     blocked = scale <= 0.0
@@ -46,12 +67,10 @@ def omp_path(At, b, rhs, ref_term, scale, k, eps):
     z = np.zeros(k)
     wS = np.zeros(k)
     S = np.empty(k, dtype=np.int64)
-    r = b.astype(np.float64)
-    c = np.empty(p)
+    c = rhs.copy()
     v = np.empty(k)
     s = 0
     while s < k:
-        _correlations(At, r, ref_term, c)
         best = -1.0
         j = -1
         for i in range(p):
@@ -62,16 +81,12 @@ def omp_path(At, b, rhs, ref_term, scale, k, eps):
                     j = i
         if j < 0 or not best > 0.0:
             break
-        # l = L^-1 A_S^T a_j (forward substitution), d^2 = ||a~_j||^2 - ||l||^2
-        for i in range(s):
-            acc = 0.0
-            row = S[i]
-            for t in range(n):
-                acc += At[row, t] * At[j, t]
-            v[i] = acc
+        row, count = _cached_row(At, j, rows, slot, count)
+        if row is None:
+            return S[:s], count, False
         ll = 0.0
-        for i in range(s):
-            acc = v[i]
+        for i in range(s):  # l = L^-1 A_S^T a_j
+            acc = row[S[i]]
             for t in range(i):
                 acc -= L[i, t] * v[t]
             v[i] = acc / L[i, i]
@@ -94,8 +109,13 @@ def omp_path(At, b, rhs, ref_term, scale, k, eps):
             for t in range(i + 1, s):
                 acc -= L[t, i] * wS[t]
             wS[i] = acc / L[i, i]
-        _residual(At, S, s, wS, b, r)
-    return S[:s]
+        c[:] = rhs
+        for i in range(s):
+            wi = wS[i]
+            r_i = rows[slot[S[i]]]
+            for t in range(p):
+                c[t] -= wi * r_i[t]
+    return S[:s], count, True
 
 
 @nb.njit(cache=True, nogil=True)
@@ -255,17 +275,20 @@ def splicing_path(
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def forward_path(At, rhs, scale, ridge, k, eps):
+def forward_path(At, rhs, scale, ridge, k, eps, rows, slot, count):
     """Support chosen by exact forward selection (orthogonal least squares; see
     :func:`.starts.forward_start`), in order of selection.
 
     ``q_1 .. q_s`` is an orthonormal basis of the chosen augmented columns
     ``a~_j = [a_j; sqrt(ridge) e_j]``, kept as n entries (``Q``) plus entries on the chosen
-    coordinates (``QE``). For ``t`` outside S, ``a~_t^T q = a_t^T q_n``, so a step costs one
-    pass over A (``v = A^T q_n`` for the new basis vector) plus O((n + s) s + p):
-    ``s_t -= v_t^2`` (squared norms orthogonal to S) and ``c_t -= v_t c_j / d`` (correlations
-    with the residual). Gram-Schmidt is applied twice (orthogonal to rounding).
-    """
+    coordinates (``QE``). For ``t`` outside S, ``a~_t^T q = a_t^T q_n``, and ``A^T q_n`` for
+    the new basis vector ``q_n = (a_j - sum_i C_i q_i) / d`` is
+    ``(A^T a_j - sum_i C_i A^T q_i) / d``: the new column's Gram row (from the cache
+    ``rows[slot[j]]`` shared with the swap search, computed by one pass over A if missing)
+    and the earlier products ``V_i = A^T q_i``. A step then updates ``s_t -= v_t^2``
+    (squared norms orthogonal to S) and ``c_t -= v_t c_j / d`` (correlations with the
+    residual) in O(s p). Gram-Schmidt is applied twice (orthogonal to rounding). Returns
+    ``(S, count, complete)`` as :func:`omp_path`."""
     p, n = At.shape
     k = min(k, p)
     blocked = scale <= 0.0
@@ -273,9 +296,11 @@ def forward_path(At, rhs, scale, ridge, k, eps):
     c = rhs.copy()
     Q = np.zeros((k, n))
     QE = np.zeros((k, k))
+    V = np.empty((k, p))
     S = np.empty(k, dtype=np.int64)
     qn = np.empty(n)
     qe = np.zeros(k)
+    coef = np.zeros(k)
     root = np.sqrt(ridge)
     s = 0
     while s < k:
@@ -294,6 +319,7 @@ def forward_path(At, rhs, scale, ridge, k, eps):
             qn[t] = At[j, t]
         qe[: s + 1] = 0.0
         qe[s] = root
+        coef[:s] = 0.0
         for _ in range(2):  # Gram-Schmidt, twice
             for i in range(s):
                 ci = 0.0
@@ -301,6 +327,7 @@ def forward_path(At, rhs, scale, ridge, k, eps):
                     ci += Q[i, t] * qn[t]
                 for m in range(s + 1):
                     ci += QE[i, m] * qe[m]
+                coef[i] += ci
                 for t in range(n):
                     qn[t] -= ci * Q[i, t]
                 for m in range(s + 1):
@@ -312,20 +339,30 @@ def forward_path(At, rhs, scale, ridge, k, eps):
             nrm2 += qe[m] * qe[m]
         if not nrm2 > eps * scale[j]:
             continue  # in the span of the chosen columns
+        row, count = _cached_row(At, j, rows, slot, count)
+        if row is None:
+            return S[:s], count, False
         d = np.sqrt(nrm2)
         for t in range(n):
             qn[t] /= d
             Q[s, t] = qn[t]
         for m in range(s + 1):
             QE[s, m] = qe[m] / d
-        gain = c[j] / d  # q^T r~ (r~ is orthogonal to the earlier q)
+        vs = V[s]
+        vs[:] = row
+        for i in range(s):
+            ci = coef[i]
+            vi = V[i]
+            for t in range(p):
+                vs[t] -= ci * vi[t]
+        inv_d = 1.0 / d
+        gain = c[j] * inv_d  # q^T r~ (r~ is orthogonal to the earlier q)
         for t in range(p):
+            vt = vs[t] * inv_d
+            vs[t] = vt
             if not blocked[t]:
-                acc = 0.0
-                for u in range(n):
-                    acc += At[t, u] * qn[u]
-                s_out[t] -= acc * acc
-                c[t] -= acc * gain
+                s_out[t] -= vt * vt
+                c[t] -= vt * gain
         S[s] = j
         s += 1
-    return S[:s]
+    return S[:s], count, True

@@ -105,6 +105,10 @@ AUTO_PERTURBATION_SIZE = 2 * 10**3
 #: Gram rows come from float32 products): the float64 incremental factors drift ~1e-14 per
 #: move, so checking every 8 moves is exact enough and 8x cheaper.
 EXACT_EVERY_FLOAT64 = 8
+#: Candidate pool of the compiled swap moves: a swap is first sought among the SWAP_POOL
+#: columns of largest addition gain (O(p + pool s) per move instead of O(s p)); the full scan
+#: of all pairs runs when the pool has no improving swap.
+SWAP_POOL = 16
 #: BLAS threads during the local search: its many small products (s x s factors, s x p rows)
 #: are latency-bound, so extra threads only add synchronisation cost.
 LOCAL_SEARCH_BLAS_THREADS = 1

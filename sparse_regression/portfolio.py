@@ -1,6 +1,7 @@
 """The local search of problems small enough for the exact swap search over all columns.
 
-A portfolio of cheap starts, each descended by the exact swap search, the best end point kept;
+A portfolio of cheap starts, each descended by the exact swap search, the best end point kept
+(forward selection and OMP leave their columns' Gram rows in the cache the descents read);
 then, until nothing improves: an exact check of every single swap of the incumbent (a verified
 improving move resumes the search), splicing (several coordinates exchanged at once, where single
 swaps stall on correlated columns), and optional perturbation rounds. The label
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import constants as C
 from .constants import IMPROVEMENT_RTOL, PORTFOLIO_MAX_ROUNDS
 from .starts import forward_start, omp_start, screening_start, splicing_start
 from .swap_check import check_swaps, splice
@@ -51,7 +53,7 @@ def portfolio_search(
     q, k = problem.quadratic, problem.k
     p = problem.n_features
     gram = GramRows(q.A, max_rows=max(4 * k, memory_limit // (24 * p)))
-    search = dict(gram=gram, max_moves=max_swaps, exact_every=exact_every)
+    search = dict(gram=gram, max_moves=max_swaps, exact_every=exact_every, pool=C.SWAP_POOL)
     incumbents: list[float] = []
     start_objectives = {}
     counts = {"n_swaps": 0, "n_adds": 0}
@@ -72,10 +74,10 @@ def portfolio_search(
         if name == "iht":
             w0, f0 = w, f
         elif name == "forward":
-            fw = forward_start(q, k)
+            fw = forward_start(q, k, gram=gram)
             w0, f0 = fw if fw is not None else (np.zeros(p), q.f_zero)
         elif name == "omp":
-            w0, f0 = omp_start(q, k)
+            w0, f0 = omp_start(q, k, gram=gram)
         elif name == "splicing":
             w0, f0 = splicing_start(q, k)
         elif name == "screening":

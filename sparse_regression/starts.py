@@ -53,33 +53,49 @@ def _refit(q: Quadratic, S: np.ndarray) -> tuple[np.ndarray, float]:
     return w, f
 
 
-def omp_start(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
+def _on_gram_rows(path, gram, k: int, At: np.ndarray, *args) -> np.ndarray:
+    """Support chosen by a start's compiled path, its Gram rows taken from (and left in) the
+    swap search's cache ``gram`` (a :class:`~.swaps.GramRows`), or from private rows when
+    there is no cache or it cannot make room for k rows."""
+    if gram is not None:
+        gram.reserve(k)  # a start adds at most k rows
+        S, gram.count, complete = path(At, *args, gram.rows, gram.slot, gram.count)
+        if complete:
+            return S
+    p = At.shape[0]
+    rows = np.empty((min(k, p), p))
+    return path(At, *args, rows, np.full(p, -1, dtype=np.int64), 0)[0]
+
+
+def omp_start(q: Quadratic, k: int, gram=None) -> tuple[np.ndarray, float]:
     """OMP to k nonzeros (fewer if the remaining columns are collinear with the chosen ones).
 
     Returns ``(w, F(w))`` with ``w`` the exact minimiser on its support. Compiled
-    (:func:`~._start_kernels.omp_path`) when A is float64 stored column-major.
+    (:func:`~._start_kernels.omp_path`) when A is float64 stored column-major, its products
+    taken from the Gram rows of the chosen columns: given the swap search's row cache
+    ``gram``, rows other starts or descents computed are reused, and the rows computed here
+    are left for them.
     """
     At = K.columns_as_rows(q.A)
     if At is None:
         return _omp_start_python(q, k)
-    scale = q.col_sq + q.ridge
-    S = omp_path(At, np.asarray(q.b, dtype=np.float64), q.rhs, q.ref_term, scale, k, _EPS_COLLINEAR)
+    S = _on_gram_rows(omp_path, gram, k, At, q.rhs, q.col_sq + q.ridge, k, _EPS_COLLINEAR)
     return _refit(q, S)
 
 
-def forward_start(q: Quadratic, k: int) -> tuple[np.ndarray, float] | None:
+def forward_start(q: Quadratic, k: int, gram=None) -> tuple[np.ndarray, float] | None:
     """Exact forward selection to k nonzeros: each step adds the column whose exact refit
     lowers F most, ``argmax_j c_j^2 / s_j`` (``c_j = a~_j^T r~``, ``s_j`` the squared norm of
     ``a~_j`` orthogonal to the chosen columns). The swap search's additions make the same
-    choices; this compiled path (:func:`~._start_kernels.forward_path`) costs one pass over A
-    per step instead of O(s p) factor updates. Returns ``(w, F(w))``, ``w`` exact on its
-    support, or None unless A is float64 stored column-major (then the swap search adds from
-    0)."""
+    choices; this compiled path (:func:`~._start_kernels.forward_path`) costs one Gram row
+    (reused from, and left in, the cache ``gram`` when given) and O(s p) per step instead of
+    the swap search's factor updates. Returns ``(w, F(w))``, ``w`` exact on its support, or
+    None unless A is float64 stored column-major (then the swap search adds from 0)."""
     At = K.columns_as_rows(q.A)
     if At is None:
         return None
-    S = forward_path(At, q.rhs, q.col_sq + q.ridge, q.ridge, k, _EPS_COLLINEAR)
-    return _refit(q, S)
+    args = (q.rhs, q.col_sq + q.ridge, q.ridge, k, _EPS_COLLINEAR)
+    return _refit(q, _on_gram_rows(forward_path, gram, k, At, *args))
 
 
 def _omp_start_python(q: Quadratic, k: int) -> tuple[np.ndarray, float]:

@@ -115,3 +115,59 @@ def test_gram_row_cache_serves_a_request_larger_than_its_limit():
     gram.get([0, 1, 2, 3])
     idx = np.arange(3, 12)  # 9 rows > max_rows
     np.testing.assert_allclose(gram.get(idx), (A.T @ A)[idx], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+def test_starts_sharing_the_gram_row_cache_make_the_same_choices(seed, ridge, with_ref):
+    """Forward selection then OMP on one shared Gram-row cache (OMP reusing forward's rows)
+    choose the same supports as each on private rows, and leave exact rows in the cache."""
+    q = _problem(seed, ridge=ridge, with_ref=with_ref)
+    k = 12
+    gram = GramRows(q.A, max_rows=4 * k)
+    for start in (forward_start, omp_start):
+        w_shared, f_shared = start(q, k, gram=gram)
+        w_private, f_private = start(q, k)
+        np.testing.assert_array_equal(np.flatnonzero(w_shared), np.flatnonzero(w_private))
+        assert f_shared == pytest.approx(f_private, rel=1e-10)
+        assert set(np.flatnonzero(w_shared)) <= set(np.flatnonzero(gram.slot >= 0))
+    cached = np.flatnonzero(gram.slot >= 0)
+    G = q.A.T @ q.A[:, cached]
+    np.testing.assert_allclose(gram.rows[gram.slot[cached]], G.T, rtol=1e-10, atol=1e-10)
+
+
+def test_starts_use_private_rows_when_the_cache_cannot_make_room():
+    q = _problem(3)
+    k = 12
+    gram = GramRows(q.A, max_rows=3)
+    gram.reserve = lambda m, keep=(): None  # a cache that cannot make room for k rows
+    for start in (omp_start, forward_start):
+        w_full, _ = start(q, k, gram=gram)
+        w_private, _ = start(q, k)
+        np.testing.assert_array_equal(np.flatnonzero(w_full), np.flatnonzero(w_private))
+        assert np.flatnonzero(w_full).size == k
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pool_moves_end_swap_optimal_by_brute_force(seed):
+    """With the candidate pool the compiled moves take other (still improving) swaps than the
+    full scan, but the search only stops where the full scan finds none: no single swap of the
+    end point lowers F (brute force), and F never rises above the start."""
+    ridge = 0.2 if seed % 2 else 0.0
+    q = _problem(seed, n=40, p=60, ridge=ridge)
+    k = 6
+    w0, f0 = omp_start(q, k)
+    res = swap_search(q, k, w0, f0, exact_every=8, max_moves=500, pool=4)
+    assert res.objective <= f0 * (1 + 1e-12)
+    h = np.asarray(res.history)
+    assert np.all(np.diff(h) <= 1e-12 * np.abs(h[:-1]))
+    S = np.flatnonzero(res.coef)
+    assert res.swap_optimal and S.size == k
+    assert res.objective == pytest.approx(q.value(res.coef), rel=1e-9)
+    for r in S:
+        for j in np.setdiff1d(np.arange(q.n_features), S):
+            T = np.sort(np.append(np.setdiff1d(S, [r]), j))
+            A_T = q.A[:, T]
+            M = A_T.T @ A_T + ridge * np.eye(k)
+            w = np.zeros(q.n_features)
+            w[T] = np.linalg.solve(M, A_T.T @ q.b)
+            assert q.value(w) >= res.objective * (1 - 1e-9)

@@ -31,6 +31,7 @@ def perturbation_search(
     exact_every: int = 1,
     costs: np.ndarray | None = None,
     budget: float | None = None,
+    pool: int = 0,
 ) -> tuple[np.ndarray, float, list]:
     """Iterated local search: kick the best swap-optimal point, descend again, keep the best.
 
@@ -76,6 +77,7 @@ def perturbation_search(
             exact_every=exact_every,
             costs=costs,
             budget=budget,
+            pool=pool,
         )
         if res.objective < f - IMPROVEMENT_RTOL * abs(f):
             w, f = res.coef, res.objective

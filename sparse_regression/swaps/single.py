@@ -323,6 +323,7 @@ def swap_search(
     rtol: float = SWAP_RTOL,
     costs: np.ndarray | None = None,
     budget: float | None = None,
+    pool: int = 0,
 ) -> SwapResult:
     """Swap (and fill) local search from ``w``, an exact minimiser on its support.
 
@@ -417,7 +418,7 @@ def swap_search(
         code, s_new, f_new, moves, swaps, adds, since, gram.count = swap_moves(
             At, S_arr, state.s, k, state.H, state.Z, state.Minv, wS, f, in_support,
             Atb, ref_term, rhs, scale, SWAP_COLLINEAR_RTOL, rtol, budget, state.moves,
-            state.refresh_every, gram.rows, gram.slot, gram.count,
+            state.refresh_every, gram.rows, gram.slot, gram.count, pool,
         )  # fmt: skip
         state.S = [int(i) for i in S_arr[:s_new]]
         state.moves = since
