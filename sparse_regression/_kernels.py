@@ -22,9 +22,9 @@ import numba as nb
 import numpy as np
 from numba import prange
 
+from .constants import BACKSOLVE_SINGULAR_RTOL, SWAP_SKIP_MARGIN
 from .constants import PARALLEL_MIN_WORK as _DEFAULT_MIN_WORK
 from .constants import PARALLEL_MIN_WORK_BY_KERNEL as _PARALLEL_MIN_WORK
-from .constants import SWAP_SKIP_MARGIN
 
 __all__ = [
     "all_finite",
@@ -34,6 +34,7 @@ __all__ = [
     "col_sq_norms",
     "gather_columns",
     "columns_as_rows",
+    "support_fit",
     "topk_abs",
     "iht_start_support",
     "max_preserving_step",
@@ -231,6 +232,12 @@ def _c_view(A):
     if A.flags.f_contiguous:
         return A.T, True
     raise ValueError("A must be C- or F-contiguous")
+
+
+def support_fit(At: np.ndarray, b: np.ndarray, S: np.ndarray, ridge: float, ref_S):
+    """Compiled normal-equations fit on the support S (see :func:`_support_fit`)."""
+    ref = np.zeros(0) if ref_S is None else np.ascontiguousarray(ref_S, dtype=np.float64)
+    return _support_fit(At, b, S, float(ridge), ref, BACKSOLVE_SINGULAR_RTOL)
 
 
 def columns_as_rows(A: np.ndarray) -> np.ndarray | None:
@@ -569,3 +576,59 @@ def best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps, cost_c, 
             if d < best:
                 best, bi, bj = d, i, j
     return bi, bj, best
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _cholesky_solve(M, rhs, pivot_rtol, w):
+    """Solve ``M w = rhs`` (M symmetric positive definite, overwritten by its factor); False
+    when a pivot ``L_ii^2 <= pivot_rtol * M_ii`` (numerically singular)."""
+    m = M.shape[0]
+    for i in range(m):
+        d = M[i, i]
+        if not d > 0.0:
+            return False
+        for t in range(i):
+            M[i, i] -= M[i, t] * M[i, t]
+        if not M[i, i] > pivot_rtol * d:
+            return False
+        M[i, i] = np.sqrt(M[i, i])
+        for jj in range(i + 1, m):
+            acc = M[jj, i]
+            for t in range(i):
+                acc -= M[jj, t] * M[i, t]
+            M[jj, i] = acc / M[i, i]
+    for i in range(m):
+        acc = rhs[i]
+        for t in range(i):
+            acc -= M[i, t] * w[t]
+        w[i] = acc / M[i, i]
+    for i in range(m - 1, -1, -1):
+        acc = w[i]
+        for t in range(i + 1, m):
+            acc -= M[t, i] * w[t]
+        w[i] = acc / M[i, i]
+    return True
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _support_fit(At, b, S, ridge, ref_S, pivot_rtol):
+    """Exact minimiser on the support S (s <= n) by the normal equations: gathers
+    ``A_S^T`` (s x n) from ``At = A.T``, forms ``M = A_S^T A_S + ridge I`` and
+    ``rhs = A_S^T b + ridge ref_S`` with BLAS, Cholesky with the pivot test of
+    ``backsolve._cholesky_or_none``. Returns ``(ok, w_S, A_S w_S)``; ``ok`` False when a pivot
+    fails (the caller then takes the least-squares path)."""
+    s = S.shape[0]
+    n = At.shape[1]
+    ASt = np.empty((s, n))
+    for i in range(s):
+        ASt[i] = At[S[i]]
+    M = np.dot(ASt, ASt.T)
+    rhs = np.dot(ASt, b)
+    if ridge != 0.0:
+        for i in range(s):
+            M[i, i] += ridge
+            if ref_S.shape[0]:
+                rhs[i] += ridge * ref_S[i]
+    w = np.zeros(s)
+    if not _cholesky_solve(M, rhs, pivot_rtol, w):
+        return False, w, np.zeros(n)
+    return True, w, np.dot(w, ASt)

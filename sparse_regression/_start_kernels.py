@@ -10,6 +10,7 @@ import numba as nb
 import numpy as np
 
 from ._descent_kernels import _gram_row
+from ._kernels import _cholesky_solve
 
 __all__ = ["forward_path", "omp_path", "splicing_path"]
 
@@ -133,38 +134,6 @@ def _stable_order(x):
             t -= 1
         order[t + 1] = oi
     return order
-
-
-@nb.njit(cache=True, nogil=True, fastmath=True)
-def _cholesky_solve(M, rhs, pivot_rtol, w):
-    """Solve ``M w = rhs`` (M symmetric positive definite, overwritten by its factor); False
-    when a pivot ``L_ii^2 <= pivot_rtol * M_ii`` (numerically singular)."""
-    m = M.shape[0]
-    for i in range(m):
-        d = M[i, i]
-        if not d > 0.0:
-            return False
-        for t in range(i):
-            M[i, i] -= M[i, t] * M[i, t]
-        if not M[i, i] > pivot_rtol * d:
-            return False
-        M[i, i] = np.sqrt(M[i, i])
-        for jj in range(i + 1, m):
-            acc = M[jj, i]
-            for t in range(i):
-                acc -= M[jj, t] * M[i, t]
-            M[jj, i] = acc / M[i, i]
-    for i in range(m):
-        acc = rhs[i]
-        for t in range(i):
-            acc -= M[i, t] * w[t]
-        w[i] = acc / M[i, i]
-    for i in range(m - 1, -1, -1):
-        acc = w[i]
-        for t in range(i + 1, m):
-            acc -= M[t, i] * w[t]
-        w[i] = acc / M[i, i]
-    return True
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)

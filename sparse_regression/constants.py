@@ -51,6 +51,10 @@ IMPROVEMENT_RTOL = 1e-12
 #: largest diagonal, so a column scaled by 1e-6 next to one scaled by 1e6 is not mistaken for
 #: a dependent one. Well-posed pruning problems (ridge >= 1e-3 mean diag) stay far above it.
 BACKSOLVE_SINGULAR_RTOL = 1e-8
+#: Largest support refitted by the compiled normal-equations kernel (``_kernels.support_fit``;
+#: 42 vs 85 us at s = 30, n = 200); larger ones go through BLAS/LAPACK calls, which win from
+#: about s = 64 (measured 2026-12-03).
+COMPILED_FIT_MAX_SUPPORT = 64
 
 # ---------------------------------------------------------------- IHT (iht.py)
 #: Default relative decrease of F per iteration below which the support counts as settled

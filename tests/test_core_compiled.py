@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sparse_regression.backsolve import backsolve_support
 from sparse_regression.quadratic import Quadratic
 from sparse_regression.starts import (
     _omp_start_python,
@@ -171,3 +172,33 @@ def test_pool_moves_end_swap_optimal_by_brute_force(seed):
             w = np.zeros(q.n_features)
             w[T] = np.linalg.solve(M, A_T.T @ q.b)
             assert q.value(w) >= res.objective * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+def test_compiled_support_fit_equals_the_lapack_backsolve(seed, ridge, with_ref):
+    """backsolve_support on float64 column-major A (the compiled normal-equations fit for
+    s <= 64) gives the row-major path's coefficients and F; a support with a duplicated column
+    (ridge 0) fails the pivot test there and takes the least-squares path on both."""
+    qf = _problem(seed, ridge=ridge, with_ref=with_ref, order="F")
+    qc = _problem(seed, ridge=ridge, with_ref=with_ref, order="C")
+    rng = np.random.default_rng(seed)
+    for s in (1, 7, 30):
+        S = np.sort(rng.choice(qf.n_features, s, replace=False))
+        wf, ff = backsolve_support(qf, S)
+        wc, fc = backsolve_support(qc, S)
+        np.testing.assert_allclose(wf, wc, rtol=1e-9, atol=1e-12)
+        assert ff == pytest.approx(fc, rel=1e-12)
+        assert ff == pytest.approx(qf.value(_embed(qf, S, wf)), rel=1e-10)
+    if ridge == 0.0:
+        A = np.asfortranarray(np.column_stack([qf.A[:, :5], qf.A[:, :1]]))
+        qd = Quadratic(A, qf.b, 0.0)
+        w, f = backsolve_support(qd, np.arange(6))
+        assert np.isfinite(f) and np.all(np.isfinite(w))
+        w5, f5 = backsolve_support(qd, np.arange(5))
+        assert f == pytest.approx(f5, rel=1e-9)
+
+
+def _embed(q, S, wS):
+    w = np.zeros(q.n_features)
+    w[S] = wS
+    return w
