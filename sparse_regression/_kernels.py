@@ -577,6 +577,7 @@ def best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps, cost_c, 
                 best, bi, bj = d, i, j
     return bi, bj, best
 
+
 @nb.njit(cache=True, nogil=True, fastmath=True)
 def _cholesky_solve(M, rhs, pivot_rtol, w):
     """Solve ``M w = rhs`` (M symmetric positive definite, overwritten by its factor); False

@@ -28,15 +28,11 @@ def _cached_row(At, j, rows, slot, count):
     return rows[slot[j]], count
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True)
 def _correlations(At, r, ref_term, c):
-    """``c = A^T r + ref_term`` (one pass over A)."""
-    p, n = At.shape
-    for j in range(p):
-        acc = ref_term[j]
-        for t in range(n):
-            acc += At[j, t] * r[t]
-        c[j] = acc
+    """``c = A^T r + ref_term`` (one pass over A: a BLAS gemv)."""
+    np.dot(At, r, c)
+    c += ref_term
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
