@@ -194,12 +194,17 @@ def splice(
     cheap = S[np.argsort(beta**2)]
     best_f, best_w = f - rtol * max(abs(f), np.finfo(float).tiny), None
     m_top = sizes[-1]
+    tried = set()  # the two rankings often pick the same outsiders: refit each support once
     for denom in (s_out, scale):
         gain = np.where(ok, g**2 / np.where(ok, denom, 1.0), -1.0)
         top = np.argpartition(-gain, m_top - 1)[:m_top]
         top = top[np.argsort(-gain[top])]
         for m in sizes:
             S_new = np.concatenate([cheap[m:], top[:m]])
+            key = (m, frozenset(top[:m].tolist()))
+            if key in tried:
+                continue
+            tried.add(key)
             w_new, f_new = _exact(q, S_new)
             if f_new < best_f:
                 best_f, best_w = f_new, w_new
