@@ -336,6 +336,11 @@ def swap_search(
 
     With ``costs`` and ``budget`` (FALCON) a swap or an addition is scored only if the support
     still fits ``sum_{i in S} costs_i <= budget`` afterwards; ``w`` must fit on entry.
+
+    ``pool > 0`` (compiled moves only): a swap is first sought among the ``pool`` columns of
+    largest addition gain and taken if it improves; all pairs are scored only when none does,
+    so the search still ends only where no single swap improves. ``pool = 0``: always the
+    best of all pairs (the Python loop's rule).
     """
     A, ridge, Atb = q.A, q.ridge, q.Atb
     p = A.shape[1]
