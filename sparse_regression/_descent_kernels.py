@@ -3,9 +3,11 @@
 Between two exact checkpoints the swap search applies moves from its incrementally updated
 factors ``H = A_S^T A``, ``Z = M^-1 H`` and ``M^-1`` only; in Python each move costs a dozen
 small array calls, which on problems of a few thousand columns outweigh the O(s p) arithmetic
-itself. :func:`swap_moves` runs up to ``max_moves`` such moves in one call, each exactly as
-:func:`~sparse_regression.swaps.single.swap_search` would (best addition while ``s < k``, else
-best swap; Schur-complement downdate, bordering update), and returns to Python at a
+itself. :func:`swap_moves` runs up to ``max_moves`` such moves in one call, each as
+:func:`~sparse_regression.swaps.single.swap_search`'s Python loop would (best addition while
+``s < k``, else a swap: the best among a pool of candidate columns when ``pool_size > 0``,
+else, or when the pool has none, the best of all pairs; Schur-complement downdate, bordering
+update), and returns to Python at a
 checkpoint, when a refresh of the factors is due, at a swap-optimal point, or at a pivot it
 may not use. Python keeps the exact checks, refreshes and every fallback.
 """
@@ -31,6 +33,20 @@ def _gram_row(At, j, out):
     """``out = A^T a_j`` (float64) from ``At = A.T`` (p x n, C-contiguous): one BLAS gemv,
     memory-bound at 1.9x the speed of a compiled loop of dot products (p >= 4000, n = 200)."""
     np.dot(At, At[j], out)
+
+
+@nb.njit(cache=True, nogil=True)
+def _cached_row(At, j, rows, slot, count):
+    """``(row, count)``: the Gram row ``A^T a_j`` from the cache ``rows[slot[j]]`` (``count``
+    rows filled), computed into the next free slot when missing; row None when it is missing
+    and the cache is full."""
+    if slot[j] < 0:
+        if count >= rows.shape[0]:
+            return None, count
+        _gram_row(At, j, rows[count])
+        slot[j] = count
+        count += 1
+    return rows[slot[j]], count
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -237,14 +253,11 @@ def swap_moves(
                 r, j, delta = rs, js, ds
         if j < 0:
             return OPTIMAL, s, f, moves, swaps, adds, moves_since_refresh, count
-        if slot[j] >= 0:
-            row[:] = rows[slot[j]]
-        else:
+        cached, count = _cached_row(At, j, rows, slot, count)
+        if cached is None:  # the cache is full: this move's row only
             _gram_row(At, j, row)
-            if count < rows.shape[0]:
-                rows[count] = row
-                slot[j] = count
-                count += 1
+        else:
+            row[:] = cached
         out = -1
         if r >= 0:
             out = S[r]

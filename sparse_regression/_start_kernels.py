@@ -9,23 +9,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._descent_kernels import _gram_row
+from ._descent_kernels import _cached_row
 from ._kernels import _cholesky_solve
 
 __all__ = ["forward_path", "omp_path", "splicing_path"]
-
-
-@nb.njit(cache=True, nogil=True)
-def _cached_row(At, j, rows, slot, count):
-    """``(row, count)``: the Gram row ``A^T a_j`` from the cache ``rows[slot[j]]``, computed
-    into the next free slot when missing (the caller reserves room; row None when full)."""
-    if slot[j] < 0:
-        if count >= rows.shape[0]:
-            return None, count
-        _gram_row(At, j, rows[count])
-        slot[j] = count
-        count += 1
-    return rows[slot[j]], count
 
 
 @nb.njit(cache=True, nogil=True)
