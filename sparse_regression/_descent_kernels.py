@@ -6,10 +6,11 @@ small array calls, which on problems of a few thousand columns outweigh the O(s 
 itself. :func:`swap_moves` runs up to ``max_moves`` such moves in one call, each as
 :func:`~sparse_regression.swaps.single.swap_search`'s Python loop would (best addition while
 ``s < k``, else a swap: the best among a pool of candidate columns when ``pool_size > 0``,
-else, or when the pool has none, the best of all pairs; Schur-complement downdate, bordering
-update), and returns to Python at a
-checkpoint, when a refresh of the factors is due, at a swap-optimal point, or at a pivot it
-may not use. Python keeps the exact checks, refreshes and every fallback.
+else, or when the pool has none, the best of all pairs; a swap is the Schur-complement downdate
+and the bordering update fused, :func:`_replace`, an addition the bordering update alone), and
+returns to Python at a checkpoint, when a refresh of the factors is due, at a swap-optimal
+point, or at a pivot it may not use. Python keeps the exact checks, refreshes and every
+fallback. Sums of rows (``u^T H``, ``w^T H``) go four rows per sweep (:func:`combine_rows`).
 """
 
 from __future__ import annotations
@@ -50,33 +51,118 @@ def _cached_row(At, j, rows, slot, count):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _remove(S, s, H, Z, Minv, r):
-    """Schur-complement downdate dropping member r (slot r gets the last member). False when
-    ``(M^-1)_rr`` is not a usable pivot (nothing is changed then)."""
+def combine_rows(R, rid, a, out_a, b, out_b):
+    """``out_a += sum_q a_q R[rid_q]`` and, when ``b`` is not None, ``out_b += sum_q b_q
+    R[rid_q]``, in one pass over the rows: four rows per sweep, so the outputs are loaded and
+    stored once per four rows (about twice as fast as a row at a time, which is bound by the
+    outputs' loads and stores rather than by reading R)."""
+    p = R.shape[1]
+    two = b is not None
+    m = rid.shape[0]
+    q = 0
+    while q + 4 <= m:
+        R0, R1, R2, R3 = R[rid[q]], R[rid[q + 1]], R[rid[q + 2]], R[rid[q + 3]]
+        a0, a1, a2, a3 = a[q], a[q + 1], a[q + 2], a[q + 3]
+        if two:
+            b0, b1, b2, b3 = b[q], b[q + 1], b[q + 2], b[q + 3]
+            for t in range(p):
+                h0, h1, h2, h3 = R0[t], R1[t], R2[t], R3[t]
+                out_a[t] += a0 * h0 + a1 * h1 + a2 * h2 + a3 * h3
+                out_b[t] += b0 * h0 + b1 * h1 + b2 * h2 + b3 * h3
+        else:
+            for t in range(p):
+                out_a[t] += a0 * R0[t] + a1 * R1[t] + a2 * R2[t] + a3 * R3[t]
+        q += 4
+    while q < m:
+        Rq = R[rid[q]]
+        aq = a[q]
+        if two:
+            bq = b[q]
+            for t in range(p):
+                out_a[t] += aq * Rq[t]
+                out_b[t] += bq * Rq[t]
+        else:
+            for t in range(p):
+                out_a[t] += aq * Rq[t]
+        q += 1
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _replace(S, s, H, Z, Minv, r, j, row, scale_j, eps, rhs, wS, Atb, ref_term, g, s_out):
+    """Swap member r for column j in place (j takes slot r): the Schur-complement downdate and
+    the bordering update fused, with ``w_S = M^-1 rhs_S``, ``g`` and ``s_out`` brought up to
+    date, in one pass over H and one over Z (the separate downdate, update and gradient make
+    two of each). False, with nothing changed, when ``(M^-1)_rr`` is not a usable pivot or
+    column j's squared norm orthogonal to the other members is at most ``eps`` times its own.
+
+    With ``m = M^-1 e_r``, ``c_i = m_i / m_r`` and, for the members i != r,
+    ``u_i = Z_ij - c_i Z_rj`` (``Z = M^-1 H`` without member r) and
+    ``c = scale_j - sum_i H_ij u_i``: the new row is ``z = (a~_j^T A~ - u^T H) / c``,
+    ``Z_i <- Z_i - c_i Z_r - u_i z``, ``M^-1 <- M^-1 - m m^T / m_r + u u^T / c`` (row and column
+    r: ``-u / c``, ``1 / c``), and ``s_t <- s_t + Z_rt^2 / m_r - c z_t^2``.
+    """
     piv = Minv[r, r]
     if not (np.isfinite(piv) and piv > 0.0):
         return False
     p = Z.shape[1]
+    inv_piv = 1.0 / piv
     m_r = Minv[:s, r].copy()
-    z_r = Z[r].copy()
-    a = 1.0 / piv
+    cr = m_r * inv_piv
+    zrj = Z[r, j]
+    u = np.empty(s)
+    c = scale_j
     for i in range(s):
-        c = a * m_r[i]
-        if c != 0.0:
-            for t in range(p):
-                Z[i, t] -= c * z_r[t]
+        if i == r:
+            u[i] = 0.0
+        else:
+            u[i] = Z[i, j] - cr[i] * zrj
+            c -= H[i, j] * u[i]
+    if not (np.isfinite(c) and c > eps * scale_j and c > 0.0):
+        return False
+    inv_c = 1.0 / c
+    for i in range(s):
+        if i == r:
+            continue
         for t in range(s):
-            Minv[i, t] -= c * m_r[t]
-    last = s - 1
-    if r != last:
-        S[r] = S[last]
-        H[r] = H[last]
-        Z[r] = Z[last]
+            if t != r:
+                Minv[i, t] += inv_c * u[i] * u[t] - cr[i] * m_r[t]
+        Minv[i, r] = -u[i] * inv_c
+        Minv[r, i] = -u[i] * inv_c
+    Minv[r, r] = inv_c
+    S[r] = j
+    for i in range(s):
+        acc = 0.0
         for t in range(s):
-            Minv[r, t] = Minv[last, t]
-        for t in range(s):
-            Minv[t, r] = Minv[t, last]
-        Minv[r, r] = Minv[last, last]
+            acc += Minv[i, t] * rhs[S[t]]
+        wS[i] = acc
+    # one pass over H: the new row z and the gradient of the new support
+    wr = wS[r]
+    z = row.copy()
+    gn = wr * row - Atb - ref_term
+    others = np.empty(s - 1, dtype=np.int64)
+    m = 0
+    for i in range(s):
+        if i != r:
+            others[m] = i
+            m += 1
+    combine_rows(H, others, -u[others], z, wS[others], gn)
+    g[:] = gn
+    zr = Z[r].copy()
+    for t in range(p):
+        zt = z[t] * inv_c
+        z[t] = zt
+        s_out[t] += zr[t] * zr[t] * inv_piv - c * zt * zt
+    # one pass over Z
+    for i in range(s):
+        if i == r:
+            continue
+        ci = cr[i]
+        ui = u[i]
+        Zi = Z[i]
+        for t in range(p):
+            Zi[t] -= ci * zr[t] + ui * z[t]
+    Z[r] = z
+    H[r] = row
     return True
 
 
@@ -101,11 +187,7 @@ def _add(S, s, H, Z, Minv, j, row, scale_j, eps):
     if not (np.isfinite(c) and c > eps * scale_j and c > 0.0):
         return False
     bottom = row.copy()
-    for i in range(s):
-        ui = u[i]
-        if ui != 0.0:
-            for t in range(p):
-                bottom[t] -= ui * H[i, t]
+    combine_rows(H, np.arange(s), -u, bottom, None, None)
     inv_c = 1.0 / c
     for t in range(p):
         bottom[t] *= inv_c
@@ -129,13 +211,9 @@ def _add(S, s, H, Z, Minv, j, row, scale_j, eps):
 @nb.njit(cache=True, nogil=True, fastmath=True)
 def _gradient_from_rows(H, s, wS, Atb, ref_term, g):
     """``g = H^T w_S - A^T b - ref_term`` (one pass over the s x p rows H)."""
-    p = H.shape[1]
-    for t in range(p):
+    for t in range(H.shape[1]):
         g[t] = -Atb[t] - ref_term[t]
-    for i in range(s):
-        wi = wS[i]
-        for t in range(p):
-            g[t] += H[i, t] * wi
+    combine_rows(H, np.arange(s), wS, g, None, None)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -261,32 +339,29 @@ def swap_moves(
         out = -1
         if r >= 0:
             out = S[r]
-            piv = Minv[r, r]
-            if np.isfinite(piv) and piv > 0.0:
-                for t in range(p):
-                    s_out[t] += Z[r, t] * Z[r, t] / piv
-            if not _remove(S, s, H, Z, Minv, r):
+            if not _replace(
+                S, s, H, Z, Minv, r, j, row, scale[j], eps, rhs, wS, Atb, ref_term, g, s_out
+            ):
                 return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
-            s -= 1
             in_support[out] = False
             swaps += 1
         else:
+            if not _add(S, s, H, Z, Minv, j, row, scale[j], eps):
+                return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
+            c_piv = 1.0 / Minv[s, s]
+            for t in range(p):
+                s_out[t] -= c_piv * Z[s, t] * Z[s, t]
+            s += 1
             adds += 1
-        if not _add(S, s, H, Z, Minv, j, row, scale[j], eps):
-            return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
-        c_piv = 1.0 / Minv[s, s]
-        for t in range(p):
-            s_out[t] -= c_piv * Z[s, t] * Z[s, t]
-        s += 1
+            for i in range(s):
+                acc = 0.0
+                for t in range(s):
+                    acc += Minv[i, t] * rhs[S[t]]
+                wS[i] = acc
+            _gradient_from_rows(H, s, wS, Atb, ref_term, g)
         in_support[j] = True
         moves += 1
         f = f + delta
-        for i in range(s):
-            acc = 0.0
-            for t in range(s):
-                acc += Minv[i, t] * rhs[S[t]]
-            wS[i] = acc
-        _gradient_from_rows(H, s, wS, Atb, ref_term, g)
         if out >= 0:  # the removed column's own s_j, exactly
             acc = scale[out]
             for i in range(s):

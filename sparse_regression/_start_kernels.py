@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._descent_kernels import _cached_row
+from ._descent_kernels import _cached_row, combine_rows
 from ._kernels import _cholesky_solve
 
 __all__ = ["forward_path", "omp_path", "splicing_path"]
@@ -94,11 +94,7 @@ def omp_path(At, rhs, scale, k, eps, rows, slot, count):
                 acc -= L[t, i] * wS[t]
             wS[i] = acc / L[i, i]
         c[:] = rhs
-        for i in range(s):
-            wi = wS[i]
-            r_i = rows[slot[S[i]]]
-            for t in range(p):
-                c[t] -= wi * r_i[t]
+        combine_rows(rows, slot[S[:s]], -wS[:s], c, None, None)
     return S[:s], count, True
 
 
@@ -302,11 +298,7 @@ def forward_path(At, rhs, scale, ridge, k, eps, rows, slot, count):
             QE[s, m] = qe[m] / d
         vs = V[s]
         vs[:] = row
-        for i in range(s):
-            ci = coef[i]
-            vi = V[i]
-            for t in range(p):
-                vs[t] -= ci * vi[t]
+        combine_rows(V, np.arange(s), -coef[:s], vs, None, None)
         inv_d = 1.0 / d
         gain = c[j] * inv_d  # q^T r~ (r~ is orthogonal to the earlier q)
         for t in range(p):
