@@ -240,6 +240,12 @@ def support_fit(At: np.ndarray, b: np.ndarray, S: np.ndarray, ridge: float, ref_
     return _support_fit(At, b, S, float(ridge), ref, BACKSOLVE_SINGULAR_RTOL)
 
 
+def support_fit_values(At, b, flat, offsets, ridge: float, w_ref):
+    """:func:`_support_fit_values` (the compiled fit of many supports, see there)."""
+    w_ref = np.ascontiguousarray(w_ref, dtype=np.float64)
+    return _support_fit_values(At, b, flat, offsets, float(ridge), w_ref, BACKSOLVE_SINGULAR_RTOL)
+
+
 def columns_as_rows(A: np.ndarray) -> np.ndarray | None:
     """``A.T`` (C-contiguous: A's columns as rows) when A is float64 stored column-major, the
     layout of the compiled start and swap loops; None otherwise (their NumPy versions run)."""
@@ -633,3 +639,40 @@ def _support_fit(At, b, S, ridge, ref_S, pivot_rtol):
     if not _cholesky_solve(M, rhs, pivot_rtol, w):
         return False, w, np.zeros(n)
     return True, w, np.dot(w, ASt)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _support_fit_values(At, b, flat, offsets, ridge, w_ref, pivot_rtol):
+    """:func:`_support_fit` on each support ``flat[offsets[i]:offsets[i + 1]]`` in one call.
+    Returns ``(ok, rss, pen, ref_sq)``: whether the fit succeeded, ``||A_S w_S - b||^2``,
+    ``||w_S - ref_S||^2`` and ``||ref_S||^2`` (``ref_S = w_ref[S]``, zero when ``w_ref`` is
+    empty), each per support."""
+    m = offsets.shape[0] - 1
+    ok = np.zeros(m, dtype=np.bool_)
+    rss = np.full(m, np.inf)
+    pen = np.zeros(m)
+    ref_sq = np.zeros(m)
+    has_ref = w_ref.shape[0] > 0
+    for i in range(m):
+        S = flat[offsets[i] : offsets[i + 1]]
+        ref_S = w_ref[S] if has_ref else np.zeros(0)
+        good, wS, ASwS = _support_fit(At, b, S, ridge, ref_S, pivot_rtol)
+        if not good:
+            continue
+        acc = 0.0
+        for t in range(b.shape[0]):
+            d = ASwS[t] - b[t]
+            acc += d * d
+        d2 = 0.0
+        r2 = 0.0
+        for t in range(S.shape[0]):
+            d = wS[t] - (ref_S[t] if has_ref else 0.0)
+            d2 += d * d
+            if has_ref:
+                r2 += ref_S[t] * ref_S[t]
+        if np.isfinite(acc) and np.isfinite(d2):
+            ok[i] = True
+            rss[i] = acc
+            pen[i] = d2
+            ref_sq[i] = r2
+    return ok, rss, pen, ref_sq

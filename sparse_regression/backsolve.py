@@ -31,7 +31,7 @@ from .constants import BACKSOLVE_SINGULAR_RTOL, COMPILED_FIT_MAX_SUPPORT
 from .problem import SparseProblem
 from .quadratic import Quadratic
 
-__all__ = ["backsolve", "backsolve_support"]
+__all__ = ["backsolve", "backsolve_support", "support_values"]
 
 
 def _cholesky_or_none(M: np.ndarray):
@@ -101,10 +101,7 @@ def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, fl
     n = A.shape[0]
     if s == 0:
         return np.zeros(0), q.f_zero
-    AS = K.gather_columns(A, support).astype(np.float64, copy=False)
     ref_S = w_ref[support] if (w_ref is not None and ridge) else None
-
-    wS = None
     At = K.columns_as_rows(A)
     if s <= min(n, COMPILED_FIT_MAX_SUPPORT) and At is not None and b.dtype == np.float64:
         # float64 column-major A, small supports: one compiled call instead of a dozen
@@ -113,7 +110,8 @@ def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, fl
         ok, wS, ASwS = K.support_fit(At, b, support, ridge, ref_S)
         if ok and np.all(np.isfinite(wS)):
             return wS, q.support_value(support, wS, ASwS)
-        wS = None
+    wS = None
+    AS = K.gather_columns(A, support).astype(np.float64, copy=False)
     if s > n:
         if ridge > 0:
             c = b - AS @ ref_S if ref_S is not None else b.copy()
@@ -138,6 +136,35 @@ def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, fl
         wS = _least_squares(AS, b, ridge, ref_S)
 
     return wS, q.support_value(support, wS, AS @ wS)
+
+
+def support_values(q: Quadratic, supports: list[np.ndarray]) -> np.ndarray:
+    """F at the exact minimiser on each (sorted) support, as :func:`backsolve_support` gives
+    it, from one compiled call; NaN for the supports it does not cover (A not float64
+    column-major, a support above ``min(n, COMPILED_FIT_MAX_SUPPORT)`` or numerically
+    singular): the caller backsolves those one by one. For the m trial supports of splicing,
+    where a call per support costs more in Python than the fit itself."""
+    A, b, ridge = q.A, q.b, q.ridge
+    out = np.full(len(supports), np.nan)
+    At = K.columns_as_rows(A)
+    if At is None or b.dtype != np.float64 or not supports:
+        return out
+    limit = min(A.shape[0], COMPILED_FIT_MAX_SUPPORT)
+    use = [i for i, S in enumerate(supports) if 0 < len(S) <= limit]
+    if not use:
+        return out
+    flat = np.concatenate([np.asarray(supports[i], dtype=np.int64) for i in use])
+    offsets = np.zeros(len(use) + 1, dtype=np.int64)
+    np.cumsum([len(supports[i]) for i in use], out=offsets[1:])
+    for lo, hi in zip(offsets[:-1], offsets[1:], strict=True):
+        flat[lo:hi].sort()
+    w_ref = q.w_ref if (ridge and q.w_ref is not None) else np.zeros(0)
+    ok, rss, pen, ref_sq = K.support_fit_values(At, b, flat, offsets, ridge, w_ref)
+    f = 0.5 * rss + q.const + 0.5 * ridge * pen
+    if w_ref.size:
+        f += 0.5 * ridge * np.maximum(q.ref_sq - ref_sq, 0.0)
+    out[np.asarray(use)[ok]] = f[ok]
+    return out
 
 
 def backsolve(problem: SparseProblem, support) -> np.ndarray:

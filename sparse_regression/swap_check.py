@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels as K
-from .backsolve import backsolve_support
+from .backsolve import backsolve_support, support_values
 from .constants import SWAP_CHECK_MAX_VERIFY, SWAP_COLLINEAR_RTOL, SWAP_RTOL
 from .quadratic import Quadratic
 from .swaps.single import GramRows, _SupportState
@@ -192,22 +192,26 @@ def splice(
     if not sizes:
         return None
     cheap = S[np.argsort(beta**2)]
-    best_f, best_w = f - rtol * max(abs(f), np.finfo(float).tiny), None
     m_top = sizes[-1]
-    tried = set()  # the two rankings often pick the same outsiders: refit each support once
+    trials, tried = [], set()  # the two rankings often pick the same outsiders: one refit each
     for denom in (s_out, scale):
         gain = np.where(ok, g**2 / np.where(ok, denom, 1.0), -1.0)
         top = np.argpartition(-gain, m_top - 1)[:m_top]
         top = top[np.argsort(-gain[top])]
         for m in sizes:
-            S_new = np.concatenate([cheap[m:], top[:m]])
             key = (m, frozenset(top[:m].tolist()))
-            if key in tried:
-                continue
-            tried.add(key)
-            w_new, f_new = _exact(q, S_new)
-            if f_new < best_f:
-                best_f, best_w = f_new, w_new
-    if best_w is None:
+            if key not in tried:
+                tried.add(key)
+                trials.append(np.concatenate([cheap[m:], top[:m]]))
+    # every trial's F from one compiled call; the rest (and the winner, for its w) backsolved
+    values = support_values(q, trials)
+    threshold = f - rtol * max(abs(f), np.finfo(float).tiny)
+    best_f, best = threshold, None
+    for i, S_new in enumerate(trials):
+        f_new = values[i] if np.isfinite(values[i]) else _exact(q, S_new)[1]
+        if f_new < best_f:
+            best_f, best = f_new, i
+    if best is None:
         return None
-    return best_w, best_f
+    w_new, f_new = _exact(q, trials[best])
+    return (w_new, f_new) if f_new < threshold else None

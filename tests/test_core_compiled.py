@@ -198,6 +198,31 @@ def test_compiled_support_fit_equals_the_lapack_backsolve(seed, ridge, with_ref)
         assert f == pytest.approx(f5, rel=1e-9)
 
 
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+def test_batched_support_values_equal_one_backsolve_each(seed, ridge, with_ref):
+    """support_values (one compiled call for many supports, unsorted ones included) gives each
+    support's F as backsolve_support does; NaN where it does not apply (a support above the
+    compiled limit, an empty one, a duplicated column with ridge 0, row-major A)."""
+    from sparse_regression.backsolve import support_values
+
+    qf = _problem(seed, ridge=ridge, with_ref=with_ref, order="F")
+    rng = np.random.default_rng(seed)
+    p = qf.n_features
+    supports = [rng.choice(p, s, replace=False) for s in (1, 3, 7, 30, 30, 49)]
+    supports.append(np.arange(70))  # n = 50 < 70: the compiled fit does not apply
+    supports.append(np.zeros(0, dtype=np.int64))
+    if ridge == 0.0:
+        supports.append(np.array([4, 9, 4]))  # a duplicated column: singular
+    vals = support_values(qf, supports)
+    for S, v in zip(supports, vals, strict=True):
+        if len(S) == 0 or len(S) > 50 or len(set(S.tolist())) < len(S):
+            assert np.isnan(v)
+        else:
+            assert v == pytest.approx(backsolve_support(qf, np.sort(S))[1], rel=1e-12)
+    qc = _problem(seed, ridge=ridge, with_ref=with_ref, order="C")
+    assert np.all(np.isnan(support_values(qc, supports[:3])))
+
+
 def _embed(q, S, wS):
     w = np.zeros(q.n_features)
     w[S] = wS
