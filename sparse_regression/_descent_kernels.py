@@ -36,6 +36,26 @@ def _gram_row(At, j, out):
     np.dot(At, At[j], out)
 
 
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def gram_rows2(At, j1, j2, out1, out2):
+    """``out1 = A^T a_j1`` and ``out2 = A^T a_j2`` in one pass over A: compute-bound where one
+    row (:func:`_gram_row`) is bound by reading A, so with A out of cache (as it is between
+    the solver's steps) the pair costs about what one row does."""
+    p, n = At.shape
+    x1 = At[j1].copy()
+    x2 = At[j2].copy()
+    for t in range(p):
+        a = At[t]
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(n):
+            v = a[i]
+            s1 += v * x1[i]
+            s2 += v * x2[i]
+        out1[t] = s1
+        out2[t] = s2
+
+
 @nb.njit(cache=True, nogil=True)
 def _cached_row(At, j, rows, slot, count):
     """``(row, count)``: the Gram row ``A^T a_j`` from the cache ``rows[slot[j]]`` (``count``

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._descent_kernels import _cached_row, combine_rows
+from ._descent_kernels import _cached_row, combine_rows, gram_rows2
 from ._kernels import _cholesky_solve
 
-__all__ = ["forward_path", "omp_path", "splicing_path"]
+__all__ = ["forward_omp_paths", "forward_path", "omp_path", "splicing_path"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -36,6 +36,72 @@ def _residual(At, S, s, wS, b, r):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
+def _omp_select(c, blocked):
+    """OMP's next column: the largest ``c_j^2`` among the columns not blocked; -1 when none
+    is positive."""
+    best = -1.0
+    j = -1
+    for i in range(c.shape[0]):
+        if not blocked[i]:
+            sc = c[i] * c[i]
+            if sc > best:
+                best = sc
+                j = i
+    if j < 0 or not best > 0.0:
+        return -1
+    return j
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _omp_step(j, row, rhs, scale, eps, L, z, wS, S, s, v, blocked, c, rows, slot):
+    """OMP's step with column j and its Gram row: blocks j, and unless j is in the span of
+    the chosen columns appends it (Cholesky row of ``A~_S^T A~_S``, exact refit, new
+    correlations from the members' cached rows). Returns the new support size."""
+    ll = 0.0
+    for i in range(s):  # l = L^-1 A_S^T a_j
+        acc = row[S[i]]
+        for t in range(i):
+            acc -= L[i, t] * v[t]
+        v[i] = acc / L[i, i]
+        ll += v[i] * v[i]
+    d2 = scale[j] - ll
+    blocked[j] = True
+    if d2 <= eps * scale[j]:
+        return s  # in the span of the chosen columns: never picked again
+    d = np.sqrt(d2)
+    lz = 0.0
+    for i in range(s):
+        L[s, i] = v[i]
+        lz += v[i] * z[i]
+    L[s, s] = d
+    z[s] = (rhs[j] - lz) / d
+    S[s] = j
+    s += 1
+    for i in range(s - 1, -1, -1):  # L^T w = z (back substitution)
+        acc = z[i]
+        for t in range(i + 1, s):
+            acc -= L[t, i] * wS[t]
+        wS[i] = acc / L[i, i]
+    c[:] = rhs
+    combine_rows(rows, slot[S[:s]], -wS[:s], c, None, None)
+    return s
+
+
+@nb.njit(cache=True, nogil=True)
+def _omp_state(rhs, scale, k):
+    """OMP's arrays: ``(blocked, L, z, w_S, S, c, v)``."""
+    return (
+        scale <= 0.0,
+        np.zeros((k, k)),
+        np.zeros(k),
+        np.zeros(k),
+        np.empty(k, dtype=np.int64),
+        rhs.copy(),
+        np.empty(k),
+    )
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
 def omp_path(At, rhs, scale, k, eps, rows, slot, count):
     """Support chosen by OMP (see :func:`.starts.omp_start`), in order of selection.
 
@@ -44,57 +110,17 @@ def omp_path(At, rhs, scale, k, eps, rows, slot, count):
     ``c = A^T r + ref_term = rhs - sum_i w_i A^T a_{S_i}`` (O(s p) per step) and a chosen
     column's row is computed (one pass over A) only if no earlier start or descent has it.
     Returns ``(S, count, complete)``; ``complete`` is False when the cache ran out of room."""
-    p, n = At.shape
-    k = min(k, p)
-    blocked = scale <= 0.0
-    L = np.zeros((k, k))
-    z = np.zeros(k)
-    wS = np.zeros(k)
-    S = np.empty(k, dtype=np.int64)
-    c = rhs.copy()
-    v = np.empty(k)
+    k = min(k, At.shape[0])
+    blocked, L, z, wS, S, c, v = _omp_state(rhs, scale, k)
     s = 0
     while s < k:
-        best = -1.0
-        j = -1
-        for i in range(p):
-            if not blocked[i]:
-                sc = c[i] * c[i]
-                if sc > best:
-                    best = sc
-                    j = i
-        if j < 0 or not best > 0.0:
+        j = _omp_select(c, blocked)
+        if j < 0:
             break
         row, count = _cached_row(At, j, rows, slot, count)
         if row is None:
             return S[:s], count, False
-        ll = 0.0
-        for i in range(s):  # l = L^-1 A_S^T a_j
-            acc = row[S[i]]
-            for t in range(i):
-                acc -= L[i, t] * v[t]
-            v[i] = acc / L[i, i]
-            ll += v[i] * v[i]
-        d2 = scale[j] - ll
-        blocked[j] = True
-        if d2 <= eps * scale[j]:
-            continue  # in the span of the chosen columns: never picked again
-        d = np.sqrt(d2)
-        lz = 0.0
-        for i in range(s):
-            L[s, i] = v[i]
-            lz += v[i] * z[i]
-        L[s, s] = d
-        z[s] = (rhs[j] - lz) / d
-        S[s] = j
-        s += 1
-        for i in range(s - 1, -1, -1):  # L^T w = z (back substitution)
-            acc = z[i]
-            for t in range(i + 1, s):
-                acc -= L[t, i] * wS[t]
-            wS[i] = acc / L[i, i]
-        c[:] = rhs
-        combine_rows(rows, slot[S[:s]], -wS[:s], c, None, None)
+        s = _omp_step(j, row, rhs, scale, eps, L, z, wS, S, s, v, blocked, c, rows, slot)
     return S[:s], count, True
 
 
@@ -223,35 +249,13 @@ def splicing_path(
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def forward_path(At, rhs, scale, ridge, k, eps, rows, slot, count):
-    """Support chosen by exact forward selection (orthogonal least squares; see
-    :func:`.starts.forward_start`), in order of selection.
-
-    ``q_1 .. q_s`` is an orthonormal basis of the chosen augmented columns
-    ``a~_j = [a_j; sqrt(ridge) e_j]``, kept as n entries (``Q``) plus entries on the chosen
-    coordinates (``QE``). For ``t`` outside S, ``a~_t^T q = a_t^T q_n``, and ``A^T q_n`` for
-    the new basis vector ``q_n = (a_j - sum_i C_i q_i) / d`` is
-    ``(A^T a_j - sum_i C_i A^T q_i) / d``: the new column's Gram row (from the cache
-    ``rows[slot[j]]`` shared with the swap search, computed by one pass over A if missing)
-    and the earlier products ``V_i = A^T q_i``. A step then updates ``s_t -= v_t^2``
-    (squared norms orthogonal to S) and ``c_t -= v_t c_j / d`` (correlations with the
-    residual) in O(s p). Gram-Schmidt is applied twice (orthogonal to rounding). Returns
-    ``(S, count, complete)`` as :func:`omp_path`."""
+def _forward_select(At, scale, eps, root, blocked, s_out, c, Q, QE, s, qn, qe, coef):
+    """Forward selection's next column, ``argmax c_t^2 / s_t``, with its part orthogonal to the
+    chosen ones (``qn``, ``qe``, Gram-Schmidt twice; ``coef`` its coordinates). Blocks it;
+    a column in the span of the chosen ones is blocked and the next one tried. Returns
+    ``(j, squared norm of the orthogonal part)``, j = -1 when no column is left."""
     p, n = At.shape
-    k = min(k, p)
-    blocked = scale <= 0.0
-    s_out = scale.copy()
-    c = rhs.copy()
-    Q = np.zeros((k, n))
-    QE = np.zeros((k, k))
-    V = np.empty((k, p))
-    S = np.empty(k, dtype=np.int64)
-    qn = np.empty(n)
-    qe = np.zeros(k)
-    coef = np.zeros(k)
-    root = np.sqrt(ridge)
-    s = 0
-    while s < k:
+    while True:
         best = 0.0
         j = -1
         for t in range(p):
@@ -261,7 +265,7 @@ def forward_path(At, rhs, scale, ridge, k, eps, rows, slot, count):
                     best = sc
                     j = t
         if j < 0:
-            break
+            return -1, 0.0
         blocked[j] = True
         for t in range(n):
             qn[t] = At[j, t]
@@ -285,28 +289,142 @@ def forward_path(At, rhs, scale, ridge, k, eps, rows, slot, count):
             nrm2 += qn[t] * qn[t]
         for m in range(s + 1):
             nrm2 += qe[m] * qe[m]
-        if not nrm2 > eps * scale[j]:
-            continue  # in the span of the chosen columns
+        if nrm2 > eps * scale[j]:
+            return j, nrm2
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _forward_step(j, nrm2, row, blocked, s_out, c, Q, QE, V, S, s, qn, qe, coef):
+    """Appends column j (orthogonal part from :func:`_forward_select`, Gram row ``row``):
+    the new basis vector, ``V_s = A^T q_s``, and the updates of ``s_t`` and ``c_t``. Returns
+    the new support size."""
+    n = qn.shape[0]
+    p = c.shape[0]
+    d = np.sqrt(nrm2)
+    for t in range(n):
+        qn[t] /= d
+        Q[s, t] = qn[t]
+    for m in range(s + 1):
+        QE[s, m] = qe[m] / d
+    vs = V[s]
+    vs[:] = row
+    combine_rows(V, np.arange(s), -coef[:s], vs, None, None)
+    inv_d = 1.0 / d
+    gain = c[j] * inv_d  # q^T r~ (r~ is orthogonal to the earlier q)
+    for t in range(p):
+        vt = vs[t] * inv_d
+        vs[t] = vt
+        if not blocked[t]:
+            s_out[t] -= vt * vt
+            c[t] -= vt * gain
+    S[s] = j
+    return s + 1
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def forward_path(At, rhs, scale, ridge, k, eps, rows, slot, count):
+    """Support chosen by exact forward selection (orthogonal least squares; see
+    :func:`.starts.forward_start`), in order of selection.
+
+    ``q_1 .. q_s`` is an orthonormal basis of the chosen augmented columns
+    ``a~_j = [a_j; sqrt(ridge) e_j]``, kept as n entries (``Q``) plus entries on the chosen
+    coordinates (``QE``). For ``t`` outside S, ``a~_t^T q = a_t^T q_n``, and ``A^T q_n`` for
+    the new basis vector ``q_n = (a_j - sum_i C_i q_i) / d`` is
+    ``(A^T a_j - sum_i C_i A^T q_i) / d``: the new column's Gram row (from the cache
+    ``rows[slot[j]]`` shared with the swap search, computed by one pass over A if missing)
+    and the earlier products ``V_i = A^T q_i``. A step then updates ``s_t -= v_t^2``
+    (squared norms orthogonal to S) and ``c_t -= v_t c_j / d`` (correlations with the
+    residual) in O(s p). Gram-Schmidt is applied twice (orthogonal to rounding). Returns
+    ``(S, count, complete)`` as :func:`omp_path`."""
+    p, n = At.shape
+    k = min(k, p)
+    st = _forward_state(At, rhs, scale, k)
+    blocked, s_out, c, Q, QE, V, S, qn, qe, coef = st
+    root = np.sqrt(ridge)
+    s = 0
+    while s < k:
+        j, nrm2 = _forward_select(At, scale, eps, root, blocked, s_out, c, Q, QE, s, qn, qe, coef)
+        if j < 0:
+            break
         row, count = _cached_row(At, j, rows, slot, count)
         if row is None:
             return S[:s], count, False
-        d = np.sqrt(nrm2)
-        for t in range(n):
-            qn[t] /= d
-            Q[s, t] = qn[t]
-        for m in range(s + 1):
-            QE[s, m] = qe[m] / d
-        vs = V[s]
-        vs[:] = row
-        combine_rows(V, np.arange(s), -coef[:s], vs, None, None)
-        inv_d = 1.0 / d
-        gain = c[j] * inv_d  # q^T r~ (r~ is orthogonal to the earlier q)
-        for t in range(p):
-            vt = vs[t] * inv_d
-            vs[t] = vt
-            if not blocked[t]:
-                s_out[t] -= vt * vt
-                c[t] -= vt * gain
-        S[s] = j
-        s += 1
+        s = _forward_step(j, nrm2, row, blocked, s_out, c, Q, QE, V, S, s, qn, qe, coef)
     return S[:s], count, True
+
+
+@nb.njit(cache=True, nogil=True)
+def _forward_state(At, rhs, scale, k):
+    """Forward selection's arrays: ``(blocked, s_out, c, Q, QE, V, S, qn, qe, coef)``."""
+    p, n = At.shape
+    return (
+        scale <= 0.0,
+        scale.copy(),
+        rhs.copy(),
+        np.zeros((k, n)),
+        np.zeros((k, k)),
+        np.empty((k, p)),
+        np.empty(k, dtype=np.int64),
+        np.empty(n),
+        np.zeros(k),
+        np.zeros(k),
+    )
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def forward_omp_paths(At, rhs, scale, ridge, k, eps, rows, slot, count):
+    """:func:`forward_path` and :func:`omp_path` in lockstep, so that when both need a Gram
+    row no start has computed, the two rows come from one pass over A
+    (:func:`~._descent_kernels.gram_rows2`, about the price of one): the same supports
+    (up to the rounding of the rows) for about the row cost of forward selection alone.
+    Returns ``(S_forward, S_omp, count, complete_forward, complete_omp)``."""
+    p = At.shape[0]
+    k = min(k, p)
+    blocked, s_out, c, Q, QE, V, S_f, qn, qe, coef = _forward_state(At, rhs, scale, k)
+    root = np.sqrt(ridge)
+    blocked_o, L, z, wS, S_o, c_o, v = _omp_state(rhs, scale, k)
+    s_f = s_o = 0
+    done_f = done_o = False
+    complete_f = complete_o = True
+    while not (done_f and done_o):
+        jf = jo = -1
+        nrm2 = 0.0
+        if not done_f:
+            if s_f < k:
+                jf, nrm2 = _forward_select(
+                    At, scale, eps, root, blocked, s_out, c, Q, QE, s_f, qn, qe, coef
+                )
+            done_f = jf < 0
+        if not done_o:
+            if s_o < k:
+                jo = _omp_select(c_o, blocked_o)
+            done_o = jo < 0
+        if (
+            jf >= 0
+            and jo >= 0
+            and jf != jo
+            and slot[jf] < 0
+            and slot[jo] < 0
+            and count + 2 <= rows.shape[0]
+        ):
+            gram_rows2(At, jf, jo, rows[count], rows[count + 1])
+            slot[jf] = count
+            slot[jo] = count + 1
+            count += 2
+        if jf >= 0:
+            row, count = _cached_row(At, jf, rows, slot, count)
+            if row is None:
+                done_f, complete_f = True, False
+            else:
+                s_f = _forward_step(
+                    jf, nrm2, row, blocked, s_out, c, Q, QE, V, S_f, s_f, qn, qe, coef
+                )
+        if jo >= 0:
+            row, count = _cached_row(At, jo, rows, slot, count)
+            if row is None:
+                done_o, complete_o = True, False
+            else:
+                s_o = _omp_step(
+                    jo, row, rhs, scale, eps, L, z, wS, S_o, s_o, v, blocked_o, c_o, rows, slot
+                )
+    return S_f[:s_f], S_o[:s_o], count, complete_f, complete_o

@@ -20,7 +20,13 @@ import numpy as np
 
 from . import constants as C
 from .constants import IMPROVEMENT_RTOL, PORTFOLIO_MAX_ROUNDS
-from .starts import forward_start, omp_start, screening_start, splicing_start
+from .starts import (
+    forward_and_omp_starts,
+    forward_start,
+    omp_start,
+    screening_start,
+    splicing_start,
+)
 from .swap_check import check_swaps, splice
 from .swaps import GramRows, perturbation_search, swap_search
 
@@ -70,14 +76,17 @@ def portfolio_search(
         return q.value(w_new) if w_new is not None else f_claimed
 
     best_w, best_f = None, np.inf
+    paired = {}  # forward selection and OMP computed together (one pass over A for two rows)
+    if "forward" in starts and "omp" in starts:
+        paired["forward"], paired["omp"] = forward_and_omp_starts(q, k, gram=gram)
     for name in starts:
         if name == "iht":
             w0, f0 = w, f
         elif name == "forward":
-            fw = forward_start(q, k, gram=gram)
+            fw = paired["forward"] if paired else forward_start(q, k, gram=gram)
             w0, f0 = fw if fw is not None else (np.zeros(p), q.f_zero)
         elif name == "omp":
-            w0, f0 = omp_start(q, k, gram=gram)
+            w0, f0 = paired["omp"] if paired else omp_start(q, k, gram=gram)
         elif name == "splicing":
             w0, f0 = splicing_start(q, k)
         elif name == "screening":

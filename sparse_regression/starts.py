@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from . import _kernels as K
-from ._start_kernels import forward_path, omp_path, splicing_path
+from ._start_kernels import forward_omp_paths, forward_path, omp_path, splicing_path
 from .backsolve import backsolve_support
 from .constants import (
     SPLICING_MAX_EXCHANGE,
@@ -37,7 +37,13 @@ from .constants import (
 )
 from .quadratic import Quadratic
 
-__all__ = ["forward_start", "omp_start", "screening_start", "splicing_start"]
+__all__ = [
+    "forward_and_omp_starts",
+    "forward_start",
+    "omp_start",
+    "screening_start",
+    "splicing_start",
+]
 
 _EPS_COLLINEAR = SWAP_COLLINEAR_RTOL
 
@@ -96,6 +102,23 @@ def forward_start(q: Quadratic, k: int, gram=None) -> tuple[np.ndarray, float] |
         return None
     args = (q.rhs, q.col_sq + q.ridge, q.ridge, k, _EPS_COLLINEAR)
     return _refit(q, _on_gram_rows(forward_path, gram, k, At, *args))
+
+
+def forward_and_omp_starts(q: Quadratic, k: int, gram=None):
+    """``(forward_start(q, k, gram), omp_start(q, k, gram))``, computed in lockstep
+    (:func:`~._start_kernels.forward_omp_paths`) when A is float64 stored column-major and
+    the cache ``gram`` has room for both: a Gram row both need comes from one pass over A
+    with the other's, so the pair costs about the rows of forward selection alone."""
+    At = K.columns_as_rows(q.A)
+    if At is not None and gram is not None:
+        gram.reserve(2 * k)  # the two starts add at most 2 k rows
+        scale = q.col_sq + q.ridge
+        S_f, S_o, gram.count, complete_f, complete_o = forward_omp_paths(
+            At, q.rhs, scale, q.ridge, k, _EPS_COLLINEAR, gram.rows, gram.slot, gram.count
+        )
+        if complete_f and complete_o:
+            return _refit(q, S_f), _refit(q, S_o)
+    return forward_start(q, k, gram=gram), omp_start(q, k, gram=gram)
 
 
 def _omp_start_python(q: Quadratic, k: int) -> tuple[np.ndarray, float]:

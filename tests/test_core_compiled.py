@@ -11,6 +11,7 @@ from sparse_regression.quadratic import Quadratic
 from sparse_regression.starts import (
     _omp_start_python,
     _splicing_start_python,
+    forward_and_omp_starts,
     forward_start,
     omp_start,
     splicing_start,
@@ -134,6 +135,31 @@ def test_starts_sharing_the_gram_row_cache_make_the_same_choices(seed, ridge, wi
     cached = np.flatnonzero(gram.slot >= 0)
     G = q.A.T @ q.A[:, cached]
     np.testing.assert_allclose(gram.rows[gram.slot[cached]], G.T, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+def test_forward_and_omp_in_lockstep_equal_each_alone(seed, ridge, with_ref):
+    """Forward selection and OMP computed in lockstep (rows both need from one pass over A)
+    choose the supports each chooses alone, and leave exact rows in the cache; with no room
+    in the cache they fall back to the separate starts."""
+    q = _problem(seed, ridge=ridge, with_ref=with_ref)
+    for k in (1, 12, 40):
+        gram = GramRows(q.A, max_rows=4 * k)
+        fw, om = forward_and_omp_starts(q, k, gram=gram)
+        for (w_pair, f_pair), (w_alone, f_alone) in (
+            (fw, forward_start(q, k)),
+            (om, omp_start(q, k)),
+        ):
+            np.testing.assert_array_equal(np.flatnonzero(w_pair), np.flatnonzero(w_alone))
+            assert f_pair == pytest.approx(f_alone, rel=1e-10)
+        cached = np.flatnonzero(gram.slot >= 0)
+        G = q.A.T @ q.A[:, cached]
+        np.testing.assert_allclose(gram.rows[gram.slot[cached]], G.T, rtol=1e-10, atol=1e-10)
+    small = GramRows(q.A, max_rows=3)
+    small.reserve = lambda m, keep=(): None  # a cache that cannot make room
+    fw, om = forward_and_omp_starts(q, 12, gram=small)
+    np.testing.assert_array_equal(np.flatnonzero(fw[0]), np.flatnonzero(forward_start(q, 12)[0]))
+    np.testing.assert_array_equal(np.flatnonzero(om[0]), np.flatnonzero(omp_start(q, 12)[0]))
 
 
 def test_starts_use_private_rows_when_the_cache_cannot_make_room():
