@@ -236,6 +236,57 @@ def _gradient_from_rows(H, s, wS, Atb, ref_term, g):
     combine_rows(H, np.arange(s), wS, g, None, None)
 
 
+@nb.njit(cache=True, nogil=True)
+def refresh_factors(H, S, s, ridge, pivot_rtol, Minv, Z):
+    """``M^-1 = (H[:, S] + ridge I)^-1`` (symmetrised) and ``Z = M^-1 H`` for the support
+    ``S[:s]``, in place: Cholesky with a pivot test per column (``M_ii > 0`` and
+    ``L_ii^2 > pivot_rtol M_ii``: that column's part orthogonal to the others is not lost in
+    rounding), ``M^-1 = L^-T L^-1``, Z by one BLAS product. False (Minv and Z unspecified)
+    when M is numerically singular or M^-1 not finite. One compiled call for the swap
+    search's refresh (a few per descent) instead of three SciPy calls."""
+    L = np.zeros((s, s))
+    for i in range(s):
+        for t in range(i + 1):
+            L[i, t] = 0.5 * (H[i, S[t]] + H[t, S[i]])
+        L[i, i] += ridge
+    for i in range(s):
+        d = L[i, i]
+        if not d > 0.0:
+            return False
+        v = d
+        for t in range(i):
+            v -= L[i, t] * L[i, t]
+        if not v > pivot_rtol * d:
+            return False
+        L[i, i] = np.sqrt(v)
+        for r in range(i + 1, s):
+            acc = L[r, i]
+            for t in range(i):
+                acc -= L[r, t] * L[i, t]
+            L[r, i] = acc / L[i, i]
+    Li = np.zeros((s, s))  # L^-1, lower triangular
+    for c in range(s):
+        Li[c, c] = 1.0 / L[c, c]
+        for i in range(c + 1, s):
+            acc = 0.0
+            for t in range(c, i):
+                acc -= L[i, t] * Li[t, c]
+            Li[i, c] = acc / L[i, i]
+    Mc = np.empty((s, s))  # contiguous, for the BLAS product
+    for i in range(s):
+        for t in range(i + 1):
+            acc = 0.0
+            for m in range(i, s):
+                acc += Li[m, i] * Li[m, t]
+            if not np.isfinite(acc):
+                return False
+            Mc[i, t] = acc
+            Mc[t, i] = acc
+    Minv[:s, :s] = Mc
+    np.dot(Mc, H[:s], Z[:s])
+    return True
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True)
 def _pool_swap(Z, s, inv_root, beta, g, s_out, scale, in_support, eps, pool, pool_val):
     """Best swap whose entering column is among the ``m = pool.size`` columns of largest

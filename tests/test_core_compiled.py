@@ -322,3 +322,35 @@ def test_combine_rows_equals_the_matrix_product(m):
     x = x0.copy()
     combine_rows(R, rid, a, x, None, None)
     np.testing.assert_allclose(x, x0 + a @ R[rid], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+def test_compiled_refresh_equals_lapack_and_rejects_singular_supports(seed, ridge, with_ref):
+    """refresh_factors gives LAPACK's M^-1 = (A_S^T A_S + ridge I)^-1 and Z = M^-1 H, and
+    returns False on a support with a duplicated column (ridge 0) or a zero column."""
+    import scipy.linalg as sla
+
+    from sparse_regression._descent_kernels import refresh_factors
+    from sparse_regression.constants import SWAP_PIVOT_RTOL
+
+    q = _problem(seed, ridge=ridge, with_ref=with_ref)
+    A = np.asarray(q.A, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    k = 15
+    S = rng.choice(A.shape[1], 11, replace=False).astype(np.int64)
+    H = np.zeros((k, A.shape[1]))
+    H[:11] = A[:, S].T @ A
+    Minv, Z = np.full((k, k), np.nan), np.full((k, A.shape[1]), np.nan)
+    assert refresh_factors(H, S, 11, ridge, SWAP_PIVOT_RTOL, Minv, Z)
+    L = sla.cholesky(H[:11][:, S] + ridge * np.eye(11), lower=True)
+    want = sla.cho_solve((L, True), np.eye(11))
+    np.testing.assert_allclose(Minv[:11, :11], want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(Z[:11], want @ H[:11], rtol=1e-9, atol=1e-10)
+    if ridge == 0.0:
+        S_dup = np.array([S[0], S[1], S[0]], dtype=np.int64)
+        Hd = A[:, S_dup].T @ A
+        assert not refresh_factors(Hd, S_dup, 3, 0.0, SWAP_PIVOT_RTOL, Minv, Z)
+    A0 = A.copy()
+    A0[:, S[2]] = 0.0
+    H0 = A0[:, S].T @ A0
+    assert not refresh_factors(H0, S, 11, 0.0, SWAP_PIVOT_RTOL, Minv, Z)

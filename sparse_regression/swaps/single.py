@@ -30,7 +30,7 @@ import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
-from .._descent_kernels import OPTIMAL, PIVOT, REFRESH, swap_moves
+from .._descent_kernels import OPTIMAL, PIVOT, REFRESH, refresh_factors, swap_moves
 from ..backsolve import backsolve_support
 from ..constants import (
     BUDGET_RTOL,
@@ -43,21 +43,6 @@ from ..quadratic import Quadratic
 from ..woodbury import ridge_gram_cholesky
 
 __all__ = ["GramRows", "SwapResult", "independent_subset", "swap_search", "swap_search_cost"]
-
-
-def _pivot_checked_cholesky(M: np.ndarray) -> np.ndarray | None:
-    """Lower Cholesky factor of the symmetric M, or None when M is numerically singular (a
-    pivot ``L_ii^2 <= SWAP_PIVOT_RTOL * M_ii``, or ``M_ii <= 0``)."""
-    d = np.diag(M)
-    if not np.all(d > 0):
-        return None
-    try:
-        L = sla.cholesky(M, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.diag(L) ** 2 > SWAP_PIVOT_RTOL * d):
-        return None
-    return L
 
 
 def independent_subset(M: np.ndarray, priority: np.ndarray, rtol: float = SWAP_COLLINEAR_RTOL):
@@ -213,20 +198,14 @@ class _SupportState:
         s = self.s
         if s == 0:
             return True
-        H = self.H[:s]
         A = self.gram.A
         n = A.shape[0]
         if self.ridge > 0 and s > n:
             return self._refresh_woodbury(A)
-        M = H[:, self.S]
-        M = 0.5 * (M + M.T)
-        M[np.diag_indices(s)] += self.ridge
-        L = _pivot_checked_cholesky(M)
-        if L is None:
-            return False
-        self.Minv[:s, :s] = sla.cho_solve((L, True), np.eye(s), check_finite=False)
-        np.matmul(self.Minv[:s, :s], H, out=self.Z[:s])
-        return bool(np.all(np.isfinite(self.Minv[:s, :s])))
+        S = np.asarray(self.S, dtype=np.int64)
+        return bool(
+            refresh_factors(self.H, S, s, float(self.ridge), SWAP_PIVOT_RTOL, self.Minv, self.Z)
+        )
 
     def _refresh_woodbury(self, A) -> bool:
         """s > n: through K = ridge I + A_S A_S^T (n x n) and X = L^-1 A_S (L L^T = K),
