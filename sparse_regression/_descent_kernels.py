@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._kernels import _best_add, _best_swap, _swap_gradient
+from ._kernels import _best_add, _best_swap, _swap_gradient, cholesky_in_place
 
 __all__ = ["MOVES_DONE", "OPTIMAL", "PIVOT", "REFRESH", "swap_moves"]
 
@@ -108,6 +108,16 @@ def combine_rows(R, rid, a, out_a, b, out_b):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
+def _support_coefficients(Minv, S, s, rhs, wS):
+    """``w_S = M^-1 rhs_S``: the exact coefficients on the factored support ``S[:s]``."""
+    for i in range(s):
+        acc = 0.0
+        for t in range(s):
+            acc += Minv[i, t] * rhs[S[t]]
+        wS[i] = acc
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
 def _replace(S, s, H, Z, Minv, r, j, row, scale_j, eps, rhs, wS, Atb, ref_term, g, s_out):
     """Swap member r for column j in place (j takes slot r): the Schur-complement downdate and
     the bordering update fused, with ``w_S = M^-1 rhs_S``, ``g`` and ``s_out`` brought up to
@@ -150,11 +160,7 @@ def _replace(S, s, H, Z, Minv, r, j, row, scale_j, eps, rhs, wS, Atb, ref_term, 
         Minv[r, i] = -u[i] * inv_c
     Minv[r, r] = inv_c
     S[r] = j
-    for i in range(s):
-        acc = 0.0
-        for t in range(s):
-            acc += Minv[i, t] * rhs[S[t]]
-        wS[i] = acc
+    _support_coefficients(Minv, S, s, rhs, wS)
     # one pass over H: the new row z and the gradient of the new support
     wr = wS[r]
     z = row.copy()
@@ -239,31 +245,18 @@ def _gradient_from_rows(H, s, wS, Atb, ref_term, g):
 @nb.njit(cache=True, nogil=True)
 def refresh_factors(H, S, s, ridge, pivot_rtol, Minv, Z):
     """``M^-1 = (H[:, S] + ridge I)^-1`` (symmetrised) and ``Z = M^-1 H`` for the support
-    ``S[:s]``, in place: Cholesky with a pivot test per column (``M_ii > 0`` and
-    ``L_ii^2 > pivot_rtol M_ii``: that column's part orthogonal to the others is not lost in
-    rounding), ``M^-1 = L^-T L^-1``, Z by one BLAS product. False (Minv and Z unspecified)
-    when M is numerically singular or M^-1 not finite. One compiled call for the swap
-    search's refresh (a few per descent) instead of three SciPy calls."""
+    ``S[:s]``, in place: Cholesky with a pivot test per column
+    (:func:`~._kernels.cholesky_in_place`), ``M^-1 = L^-T L^-1``, Z by one BLAS product.
+    False (Minv and Z unspecified) when M is numerically singular or M^-1 not finite. One
+    compiled call for the swap search's refresh (a few per descent) instead of three SciPy
+    calls."""
     L = np.zeros((s, s))
     for i in range(s):
         for t in range(i + 1):
             L[i, t] = 0.5 * (H[i, S[t]] + H[t, S[i]])
         L[i, i] += ridge
-    for i in range(s):
-        d = L[i, i]
-        if not d > 0.0:
-            return False
-        v = d
-        for t in range(i):
-            v -= L[i, t] * L[i, t]
-        if not v > pivot_rtol * d:
-            return False
-        L[i, i] = np.sqrt(v)
-        for r in range(i + 1, s):
-            acc = L[r, i]
-            for t in range(i):
-                acc -= L[r, t] * L[i, t]
-            L[r, i] = acc / L[i, i]
+    if not cholesky_in_place(L, pivot_rtol):
+        return False
     Li = np.zeros((s, s))  # L^-1, lower triangular
     for c in range(s):
         Li[c, c] = 1.0 / L[c, c]
@@ -424,11 +417,7 @@ def swap_moves(
                 s_out[t] -= c_piv * Z[s, t] * Z[s, t]
             s += 1
             adds += 1
-            for i in range(s):
-                acc = 0.0
-                for t in range(s):
-                    acc += Minv[i, t] * rhs[S[t]]
-                wS[i] = acc
+            _support_coefficients(Minv, S, s, rhs, wS)
             _gradient_from_rows(H, s, wS, Atb, ref_term, g)
         in_support[j] = True
         moves += 1

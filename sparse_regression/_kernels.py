@@ -585,9 +585,10 @@ def best_pool_move(Z, member, w_ref_c, v, colsq_c, ridge, can_add, eps, cost_c, 
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _cholesky_solve(M, rhs, pivot_rtol, w):
-    """Solve ``M w = rhs`` (M symmetric positive definite, overwritten by its factor); False
-    when a pivot ``L_ii^2 <= pivot_rtol * M_ii`` (numerically singular)."""
+def cholesky_in_place(M, pivot_rtol):
+    """Lower Cholesky factor of the symmetric M (its lower triangle read), in place; False
+    when a pivot fails: ``M_ii <= 0`` or ``L_ii^2 <= pivot_rtol * M_ii`` (numerically
+    singular: that column's part orthogonal to the earlier ones is lost in rounding)."""
     m = M.shape[0]
     for i in range(m):
         d = M[i, i]
@@ -603,6 +604,16 @@ def _cholesky_solve(M, rhs, pivot_rtol, w):
             for t in range(i):
                 acc -= M[jj, t] * M[i, t]
             M[jj, i] = acc / M[i, i]
+    return True
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _cholesky_solve(M, rhs, pivot_rtol, w):
+    """Solve ``M w = rhs`` (M symmetric positive definite, overwritten by its factor); False
+    when a pivot fails (:func:`cholesky_in_place`)."""
+    m = M.shape[0]
+    if not cholesky_in_place(M, pivot_rtol):
+        return False
     for i in range(m):
         acc = rhs[i]
         for t in range(i):

@@ -336,10 +336,8 @@ def forward_path(At, rhs, scale, ridge, k, eps, rows, slot, count):
     (squared norms orthogonal to S) and ``c_t -= v_t c_j / d`` (correlations with the
     residual) in O(s p). Gram-Schmidt is applied twice (orthogonal to rounding). Returns
     ``(S, count, complete)`` as :func:`omp_path`."""
-    p, n = At.shape
-    k = min(k, p)
-    st = _forward_state(At, rhs, scale, k)
-    blocked, s_out, c, Q, QE, V, S, qn, qe, coef = st
+    k = min(k, At.shape[0])
+    blocked, s_out, c, Q, QE, V, S, qn, qe, coef = _forward_state(At, rhs, scale, k)
     root = np.sqrt(ridge)
     s = 0
     while s < k:

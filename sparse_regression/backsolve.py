@@ -87,6 +87,16 @@ def _least_squares(AS, b, ridge, ref_S):
     return y / d
 
 
+def _compiled_fit(q: Quadratic) -> tuple[np.ndarray | None, int]:
+    """``(A.T, largest support)`` for the compiled normal-equations fit (float64 A stored
+    column-major, float64 b, supports up to ``min(n, COMPILED_FIT_MAX_SUPPORT)``), else
+    ``(None, 0)``."""
+    At = K.columns_as_rows(q.A)
+    if At is None or q.b.dtype != np.float64:
+        return None, 0
+    return At, min(q.A.shape[0], COMPILED_FIT_MAX_SUPPORT)
+
+
 def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, float]:
     """Exact minimiser of the quadratic ``q`` restricted to ``support``.
 
@@ -102,8 +112,8 @@ def backsolve_support(q: Quadratic, support: np.ndarray) -> tuple[np.ndarray, fl
     if s == 0:
         return np.zeros(0), q.f_zero
     ref_S = w_ref[support] if (w_ref is not None and ridge) else None
-    At = K.columns_as_rows(A)
-    if s <= min(n, COMPILED_FIT_MAX_SUPPORT) and At is not None and b.dtype == np.float64:
+    At, limit = _compiled_fit(q)
+    if s <= limit:
         # float64 column-major A, small supports: one compiled call instead of a dozen
         # NumPy/SciPy calls (half the time at s = 30; the swap search's exact checkpoints and
         # splicing call this thousands of times). LAPACK's factorisation wins above.
@@ -144,12 +154,9 @@ def support_values(q: Quadratic, supports: list[np.ndarray]) -> np.ndarray:
     column-major, a support above ``min(n, COMPILED_FIT_MAX_SUPPORT)`` or numerically
     singular): the caller backsolves those one by one. For the m trial supports of splicing,
     where a call per support costs more in Python than the fit itself."""
-    A, b, ridge = q.A, q.b, q.ridge
+    ridge = q.ridge
     out = np.full(len(supports), np.nan)
-    At = K.columns_as_rows(A)
-    if At is None or b.dtype != np.float64 or not supports:
-        return out
-    limit = min(A.shape[0], COMPILED_FIT_MAX_SUPPORT)
+    At, limit = _compiled_fit(q)
     use = [i for i, S in enumerate(supports) if 0 < len(S) <= limit]
     if not use:
         return out
@@ -159,10 +166,8 @@ def support_values(q: Quadratic, supports: list[np.ndarray]) -> np.ndarray:
     for lo, hi in zip(offsets[:-1], offsets[1:], strict=True):
         flat[lo:hi].sort()
     w_ref = q.w_ref if (ridge and q.w_ref is not None) else np.zeros(0)
-    ok, rss, pen, ref_sq = K.support_fit_values(At, b, flat, offsets, ridge, w_ref)
-    f = 0.5 * rss + q.const + 0.5 * ridge * pen
-    if w_ref.size:
-        f += 0.5 * ridge * np.maximum(q.ref_sq - ref_sq, 0.0)
+    ok, rss, pen, ref_sq = K.support_fit_values(At, q.b, flat, offsets, ridge, w_ref)
+    f = q.support_value_from_sums(rss, pen, ref_sq)
     out[np.asarray(use)[ok]] = f[ok]
     return out
 

@@ -124,10 +124,17 @@ class Quadratic:
         """``F(w)`` for the w equal to ``wS`` on the support S and 0 elsewhere, from
         ``ASwS = A_S w_S`` (float64): nothing of size p is formed."""
         r = ASwS - self.b
-        f = 0.5 * float(r @ r) + self.ridge_outside(S) + self.const
+        d = wS - self.w_ref[S] if (self.ridge and self.w_ref is not None) else wS
+        ref_S = self.w_ref[S] if self.w_ref is not None else d[:0]
+        return float(self.support_value_from_sums(float(r @ r), float(d @ d), float(ref_S @ ref_S)))
+
+    def support_value_from_sums(self, rss, pen, ref_sq_S):
+        """:meth:`support_value` from ``rss = ||A_S w_S - b||^2``, ``pen = ||w_S - ref_S||^2``
+        (``||w_S||^2`` without w_ref) and ``ref_sq_S = ||ref_S||^2``, ``ref_S = w_ref[S]``
+        (scalars, or arrays of one entry per support)."""
+        f = 0.5 * rss + self._ridge_outside_from(ref_sq_S) + self.const
         if self.ridge:
-            d = wS - self.w_ref[S] if self.w_ref is not None else wS
-            f += 0.5 * self.ridge * float(d @ d)
+            f = f + 0.5 * self.ridge * pen
         return f
 
     def ridge_outside(self, S: np.ndarray) -> float:
@@ -135,7 +142,12 @@ class Quadratic:
         if not self.ridge or self.w_ref is None:
             return 0.0
         ref_S = self.w_ref[S]
-        return 0.5 * self.ridge * max(self.ref_sq - float(ref_S @ ref_S), 0.0)
+        return float(self._ridge_outside_from(float(ref_S @ ref_S)))
+
+    def _ridge_outside_from(self, ref_sq_S):
+        if not self.ridge or self.w_ref is None:
+            return 0.0
+        return 0.5 * self.ridge * np.maximum(self.ref_sq - ref_sq_S, 0.0)
 
     def line_min(self, u: np.ndarray, Au: np.ndarray, S: np.ndarray, d: np.ndarray):
         """Exact minimiser of ``F(u - t d)`` over t, ``d`` supported on S.
