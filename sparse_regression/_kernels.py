@@ -386,6 +386,35 @@ def max_preserving_step(w, g, in_support):
 
 
 # ---------------------------------------------------------------------------- swap scores
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _swap_row_deltas(Zr, ir, br, s_out, gout, floor, d):
+    """``d_j = delta[r, j]`` for one row of the swap scores (0 where ``s_j + T^2 <= floor_j``),
+    branch-free so that it vectorises (NumPy's error model: no zero-division test), and
+    ``min(0, min_j d_j)`` taken four lanes at a time."""
+    base = 0.5 * br * br
+    p = Zr.shape[0]
+    for j in range(p):
+        t = Zr[j] * ir
+        den = s_out[j] + t * t
+        ok = den > floor[j]
+        num = br * t - gout[j]
+        v = base - 0.5 * (num * num) / (den if ok else 1.0)
+        d[j] = v if ok else 0.0
+    m0 = m1 = m2 = m3 = 0.0
+    j = 0
+    while j + 4 <= p:
+        a0, a1, a2, a3 = d[j], d[j + 1], d[j + 2], d[j + 3]
+        m0 = a0 if a0 < m0 else m0
+        m1 = a1 if a1 < m1 else m1
+        m2 = a2 if a2 < m2 else m2
+        m3 = a3 if a3 < m3 else m3
+        j += 4
+    while j < p:
+        m0 = d[j] if d[j] < m0 else m0
+        j += 1
+    return min(min(m0, m1), min(m2, m3))
+
+
 def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps, costs, row_cost, room):
     nrow, p = Z.shape
     budgeted = costs.shape[0] > 0  # else no cost filter (row_cost and room unused)
@@ -402,37 +431,62 @@ def _best_swap_impl(Z, inv_root, beta, gout, s_out, scale, in_support, eps, cost
     beta_crit *= 1.0 + SWAP_SKIP_MARGIN  # margin for rounding in s_out and t
     row_best = np.zeros(nrow)
     row_j = np.full(nrow, -1)
-    for r in prange(nrow):
-        br = beta[r]
-        if abs(br) >= beta_crit:
-            continue
-        limit = room + row_cost[r] if budgeted else 0.0
-        ir = inv_root[r]
-        base = 0.5 * br * br
-        best = 0.0
-        bj = -1
-        # d < best  <=>  num^2 / den > 2 (base - best) =: thr: compared as num^2 > thr den
-        # (den > 0), so only candidates that beat the row's best so far are divided
-        thr = 2.0 * base
+    if not budgeted:
+        # Without a budget every row scores the same columns: their pivot floor once (the
+        # largest float for a column that may not enter), then each row is a branch-free pass
+        # over Z[r] (vectorised: 1.5x faster than the branchy scan at s = 30, p = 4000)
+        # followed by a min-reduction and, only when it improves, the first column attaining
+        # it. NaN scores never win (every comparison with NaN is false).
+        floor = np.empty(p)
+        big = np.finfo(np.float64).max
         for j in range(p):
-            if in_support[j] or not scale[j] > 0.0:
-                continue  # a zero column never enters
-            if budgeted and costs[j] > limit:
-                continue  # j does not fit the budget in place of row r
-            t = Z[r, j] * ir
-            den = s_out[j] + t * t
-            if not den > eps * scale[j]:
-                continue  # j is (numerically) in the span of S - i: never divide by den
-            num = br * t - gout[j]
-            nn = num * num
-            if nn >= thr * den:
-                d = base - 0.5 * nn / den
-                if d < best:
-                    best = d
-                    bj = j
-                    thr = 2.0 * (base - best)
-        row_best[r] = best
-        row_j[r] = bj
+            floor[j] = eps * scale[j] if (not in_support[j] and scale[j] > 0.0) else big
+        for r in prange(nrow):
+            br = beta[r]
+            if abs(br) >= beta_crit:
+                continue
+            ir = inv_root[r]
+            base = 0.5 * br * br
+            d = np.empty(p)
+            m = _swap_row_deltas(Z[r], ir, br, s_out, gout, floor, d)
+            if m < 0.0:
+                for j in range(p):
+                    if d[j] == m:
+                        row_best[r] = m
+                        row_j[r] = j
+                        break
+    else:
+        for r in prange(nrow):
+            br = beta[r]
+            if abs(br) >= beta_crit:
+                continue
+            limit = room + row_cost[r]
+            ir = inv_root[r]
+            base = 0.5 * br * br
+            best = 0.0
+            bj = -1
+            # d < best  <=>  num^2 / den > 2 (base - best) =: thr: compared as num^2 > thr den
+            # (den > 0), so only candidates that beat the row's best so far are divided
+            thr = 2.0 * base
+            for j in range(p):
+                if in_support[j] or not scale[j] > 0.0:
+                    continue  # a zero column never enters
+                if costs[j] > limit:
+                    continue  # j does not fit the budget in place of row r
+                t = Z[r, j] * ir
+                den = s_out[j] + t * t
+                if not den > eps * scale[j]:
+                    continue  # j is (numerically) in the span of S - i: never divide by den
+                num = br * t - gout[j]
+                nn = num * num
+                if nn >= thr * den:
+                    d = base - 0.5 * nn / den
+                    if d < best:
+                        best = d
+                        bj = j
+                        thr = 2.0 * (base - best)
+            row_best[r] = best
+            row_j[r] = bj
     best = 0.0
     bi = -1
     bj = -1
@@ -485,12 +539,24 @@ def _swap_gradient_impl(H, Z, wS, Atb, ref_term, scale, nt):
         for j in range(lo, hi):
             g[j] = -Atb[j] - ref_term[j]
             s_out[j] = scale[j]
-        for r in range(s):
+        # four rows per sweep: g and s_out are loaded and stored once per four rows
+        r = 0
+        while r + 4 <= s:
+            w0, w1, w2, w3 = wS[r], wS[r + 1], wS[r + 2], wS[r + 3]
+            H0, H1, H2, H3 = H[r], H[r + 1], H[r + 2], H[r + 3]
+            Z0, Z1, Z2, Z3 = Z[r], Z[r + 1], Z[r + 2], Z[r + 3]
+            for j in range(lo, hi):
+                h0, h1, h2, h3 = H0[j], H1[j], H2[j], H3[j]
+                g[j] += h0 * w0 + h1 * w1 + h2 * w2 + h3 * w3
+                s_out[j] -= h0 * Z0[j] + h1 * Z1[j] + h2 * Z2[j] + h3 * Z3[j]
+            r += 4
+        while r < s:
             wr = wS[r]
             for j in range(lo, hi):
                 h = H[r, j]
                 g[j] += h * wr
                 s_out[j] -= h * Z[r, j]
+            r += 1
     return g, s_out
 
 

@@ -354,3 +354,83 @@ def test_compiled_refresh_equals_lapack_and_rejects_singular_supports(seed, ridg
     A0[:, S[2]] = 0.0
     H0 = A0[:, S].T @ A0
     assert not refresh_factors(H0, S, 11, 0.0, SWAP_PIVOT_RTOL, Minv, Z)
+
+
+def _swap_scores_reference(
+    Z, inv_root, beta, g, s_out, scale, in_support, eps, costs, row_cost, room
+):
+    """Every delta[r, j] by the formula, +inf where the pair is not allowed."""
+    T = Z * inv_root[:, None]
+    den = s_out[None, :] + T**2
+    allowed = (~in_support & (scale > 0))[None, :] & (den > eps * scale[None, :])
+    if costs is not None:
+        allowed &= costs[None, :] <= (room + row_cost)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = 0.5 * beta[:, None] ** 2 - 0.5 * (beta[:, None] * T - g[None, :]) ** 2 / den
+    return np.where(allowed, d, np.inf)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("budgeted", [False, True])
+def test_best_swap_kernels_find_the_best_pair_of_the_formula(seed, budgeted):
+    from sparse_regression._kernels import _best_swap, best_swap
+
+    rng = np.random.default_rng(seed)
+    s, p = 7, 203
+    Z = rng.standard_normal((s, p))
+    Z[:, 10] = Z[:, 11]  # a tie: the first column wins
+    inv_root = rng.uniform(0.5, 2.0, s)
+    beta = rng.standard_normal(s)
+    g = rng.standard_normal(p) * 2
+    g[11] = g[10]
+    s_out = rng.uniform(0.0, 1.0, p)
+    s_out[11] = s_out[10]
+    s_out[:5] = 0.0  # in the span of the support unless a row's T lifts them
+    scale = rng.uniform(1.0, 2.0, p)
+    scale[11] = scale[10]
+    scale[20] = 0.0  # a zero column never enters
+    in_support = np.zeros(p, dtype=bool)
+    in_support[rng.choice(p, s, replace=False)] = True
+    costs = row_cost = None
+    room = 0.0
+    if budgeted:
+        costs = rng.integers(1, 4, p).astype(float)
+        row_cost = rng.integers(1, 4, s).astype(float)
+        room = 0.5
+    eps = 1e-3
+    D = _swap_scores_reference(
+        Z, inv_root, beta, g, s_out, scale, in_support, eps, costs, row_cost, room
+    )
+    r, j, delta = best_swap(
+        Z, inv_root, beta, g, s_out, scale, in_support, eps, costs, row_cost, room
+    )
+    assert D.min() < 0
+    assert delta == pytest.approx(D.min(), rel=1e-12)
+    assert D[r, j] == pytest.approx(D.min(), rel=1e-12)
+    # the serial and the parallel kernel agree
+    c = (costs, row_cost) if budgeted else (np.zeros(0), np.zeros(0))
+    out = [
+        fn(Z, inv_root, beta, g, s_out, scale, in_support, eps, *c, room) for fn in _best_swap[:2]
+    ]
+    assert out[0][:3] == out[1][:3] == (r, j, delta)
+    # no improving pair: (-1, -1, 0)
+    assert best_swap(Z, inv_root, np.zeros(s), np.zeros(p), s_out, scale, in_support, eps)[:2] == (
+        -1,
+        -1,
+    )
+
+
+def test_best_swap_ties_go_to_the_first_column():
+    from sparse_regression._kernels import best_swap
+
+    s, p = 2, 6
+    Z = np.zeros((s, p))
+    Z[0, 2] = Z[0, 4] = 1.0
+    g = np.zeros(p)
+    g[2] = g[4] = 1.0
+    s_out = np.ones(p)
+    scale = np.full(p, 2.0)
+    r, j, delta = best_swap(
+        Z, np.ones(s), np.array([0.1, 0.0]), g, s_out, scale, np.zeros(p, bool), 1e-9
+    )
+    assert (r, j) == (1, 2) and delta == pytest.approx(-0.5)  # row 1 (beta 0) gains g^2 / 2
