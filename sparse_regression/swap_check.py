@@ -115,6 +115,16 @@ def check_swaps(
         cand_d.append(d_add[hit])
         cand_r.append(np.full(hit.size, -1))
         cand_j.append(hit)
+    if s and Z.dtype == np.float64 and Z.flags.c_contiguous:
+        # Compiled first: at a swap-optimal point (the usual case) no pair scores below -tol
+        # and the minimum is all that is reported; else NumPy below lists the candidates.
+        floor = np.where(ok, _EPS_COLLINEAR * scale, np.inf)
+        d_min = K.swap_scores_min(Z, inv_root, beta, g, s_out, floor)
+        if not d_min < -tol:
+            if np.isfinite(d_min):
+                best = max(best, -d_min)
+            if not cand_d or sum(c.size for c in cand_d) == 0:
+                return SwapCheck(best if np.isfinite(best) else 0.0, True, None, S, g, s_out, beta)
     rows = max(1, _BLOCK // max(p, 1))
     for lo in range(0, s, rows):
         hi = min(s, lo + rows)

@@ -434,3 +434,28 @@ def test_best_swap_ties_go_to_the_first_column():
         Z, np.ones(s), np.array([0.1, 0.0]), g, s_out, scale, np.zeros(p, bool), 1e-9
     )
     assert (r, j) == (1, 2) and delta == pytest.approx(-0.5)  # row 1 (beta 0) gains g^2 / 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swap_scores_min_equals_numpy_with_overflow_and_nan(seed):
+    from sparse_regression._kernels import swap_scores_min
+
+    rng = np.random.default_rng(seed)
+    s, p = 5, 97
+    Z = rng.standard_normal((s, p))
+    Z[1, 3] = 1e200  # T * T overflows: den = inf, the pair is skipped
+    Z[2, 4] = np.nan  # a NaN score is skipped
+    inv_root = rng.uniform(0.5, 2.0, s)
+    beta = rng.standard_normal(s)
+    g = rng.standard_normal(p)
+    s_out = rng.uniform(0.0, 1.0, p)
+    floor = np.where(rng.random(p) < 0.2, np.inf, 0.05)
+    T = Z * inv_root[:, None]
+    with np.errstate(all="ignore"):
+        den = s_out[None, :] + T * T
+        d = 0.5 * beta[:, None] ** 2 - 0.5 * (beta[:, None] * T - g[None, :]) ** 2 / den
+    valid = np.isfinite(den) & (den > floor[None, :]) & ~np.isnan(d)
+    assert swap_scores_min(Z, inv_root, beta, g, s_out, floor) == pytest.approx(
+        d[valid].min(), rel=1e-12
+    )
+    assert swap_scores_min(Z, inv_root, beta, g, s_out, np.full(p, np.inf)) == np.inf
