@@ -37,23 +37,41 @@ def _gram_row(At, j, out):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def gram_rows2(At, j1, j2, out1, out2):
-    """``out1 = A^T a_j1`` and ``out2 = A^T a_j2`` in one pass over A: compute-bound where one
-    row (:func:`_gram_row`) is bound by reading A, so with A out of cache (as it is between
-    the solver's steps) the pair costs about what one row does."""
+def at_products(At, x0, x1, x2, m, o0, o1, o2):
+    """``o_i = A^T x_i`` for the first ``m`` (1 to 3) of ``x0, x1, x2`` (length-n vectors) in
+    one pass over A. One product is a BLAS gemv, bound by reading A; two or three are one
+    loop with an accumulator each, about the price of one product while A comes from beyond
+    the core's own cache (as it does between the solver's steps: p >= 4000 at n = 200). The
+    callers pair the Gram rows ``A^T a_j`` two starts need, and splicing's correlations."""
+    if m == 1:
+        np.dot(At, x0, o0)
+        return
     p, n = At.shape
-    x1 = At[j1].copy()
-    x2 = At[j2].copy()
+    if m == 2:
+        for t in range(p):
+            a = At[t]
+            s0 = 0.0
+            s1 = 0.0
+            for i in range(n):
+                v = a[i]
+                s0 += v * x0[i]
+                s1 += v * x1[i]
+            o0[t] = s0
+            o1[t] = s1
+        return
     for t in range(p):
         a = At[t]
+        s0 = 0.0
         s1 = 0.0
         s2 = 0.0
         for i in range(n):
             v = a[i]
+            s0 += v * x0[i]
             s1 += v * x1[i]
             s2 += v * x2[i]
-        out1[t] = s1
-        out2[t] = s2
+        o0[t] = s0
+        o1[t] = s1
+        o2[t] = s2
 
 
 @nb.njit(cache=True, nogil=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._descent_kernels import _cached_row, combine_rows, gram_rows2
+from ._descent_kernels import _cached_row, at_products, combine_rows
 from ._kernels import _cholesky_solve
 
-__all__ = ["forward_omp_paths", "forward_path", "omp_path", "splicing_path"]
+__all__ = ["forward_path", "lockstep_starts", "omp_path", "splicing_path"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -141,110 +141,141 @@ def _stable_order(x):
     return order
 
 
+@nb.njit(cache=True, nogil=True)
+def _splicing_state(p, S0, w0):
+    """Splicing's arrays: ``(S, w_S, in_S, fwd, c)``."""
+    s = S0.shape[0]
+    S = S0.copy()
+    wS = w0.copy()
+    in_S = np.zeros(p, dtype=np.bool_)
+    for i in range(s):
+        in_S[S[i]] = True
+    return S, wS, in_S, np.empty(p), np.empty(p)
+
+
+@nb.njit(cache=True, nogil=True)
+def _splicing_may_continue(s, p, n):
+    return 0 < s < p and s <= n
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _splicing_exchange(
+    At, c, b, rhs, w_ref, ridge, ref_sq, const, scale, S, wS, s, f, in_S, fwd, r,
+    c_max, rtol, pivot_rtol,
+):  # fmt: skip
+    """One splicing iteration from the correlations ``c = A^T (b - A_S w_S) + ref_term``:
+    the ``c`` least useful members (smallest ``scale_i w_i^2 / 2``) exchanged for the ``c``
+    best outsiders (largest ``c_j^2 / (2 scale_j)``), c = 1 .. c_max, each exchange refitted
+    on one Gram matrix of the support and the exchanged columns and its F computed from its
+    residual; the best applied (``S``, ``w_S``, ``in_S`` in place, S kept sorted) if it lowers
+    F by more than ``rtol |F|``. ``r`` is length-n scratch. Returns ``(f, improved)``."""
+    p, n = At.shape
+    back = np.empty(s)
+    for i in range(s):
+        back[i] = 0.5 * scale[S[i]] * wS[i] * wS[i]
+    order = _stable_order(back)
+    n_out = 0
+    for j in range(p):
+        if in_S[j] or not scale[j] > 0.0:
+            fwd[j] = -1.0
+        else:
+            fwd[j] = 0.5 * c[j] * c[j] / scale[j]
+            n_out += 1
+    c_top = min(c_max, s, n_out)
+    if c_top < 1:
+        return f, False
+    m = s + c_top
+    U = np.empty(m, dtype=np.int64)
+    for i in range(s):
+        U[i] = S[order[i]]
+    for q in range(c_top):  # the c_top best outsiders, best first
+        bj = -1
+        bv = -1.0
+        for j in range(p):
+            if fwd[j] > bv:
+                bv = fwd[j]
+                bj = j
+        U[s + q] = bj
+        fwd[bj] = -1.0
+    G = np.empty((m, m))
+    for a in range(m):
+        for e in range(a + 1):
+            acc = 0.0
+            for t in range(n):
+                acc += At[U[a], t] * At[U[e], t]
+            G[a, e] = acc
+            G[e, a] = acc
+        G[a, a] += ridge
+    best_f = f - rtol * abs(f)
+    best_c = -1
+    best_w = np.empty(s)
+    w_try = np.empty(s)
+    rhs_c = np.empty(s)
+    for cc in range(1, c_top + 1):
+        M = np.empty((s, s))
+        for a in range(s):
+            rhs_c[a] = rhs[U[cc + a]]
+            for e in range(s):
+                M[a, e] = G[cc + a, cc + e]
+        if not _cholesky_solve(M, rhs_c, pivot_rtol, w_try):
+            continue
+        # F from the residual (an expansion of the quadratic cancels when F << F(0))
+        for t in range(n):
+            r[t] = b[t]
+        pen = 0.0
+        ref_in = 0.0
+        for a in range(s):
+            col = U[cc + a]
+            wa = w_try[a]
+            for t in range(n):
+                r[t] -= wa * At[col, t]
+            dv = wa - w_ref[col]
+            pen += dv * dv
+            ref_in += w_ref[col] * w_ref[col]
+        f_new = const + 0.5 * ridge * (pen + max(ref_sq - ref_in, 0.0))
+        for t in range(n):
+            f_new += 0.5 * r[t] * r[t]
+        if np.isfinite(f_new) and f_new < best_f:
+            best_f = f_new
+            best_c = cc
+            best_w[:] = w_try
+    if best_c < 0:
+        return f, False
+    for i in range(s):
+        in_S[S[i]] = False
+    srt = _stable_order(U[best_c : best_c + s].astype(np.float64))  # keep S sorted
+    for a in range(s):
+        S[a] = U[best_c + srt[a]]
+        wS[a] = best_w[srt[a]]
+        in_S[S[a]] = True
+    return best_f, True
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True)
 def splicing_path(
     At, b, rhs, ref_term, w_ref, ridge, ref_sq, const, scale, S0, w0, f0,
     c_max, max_iter, rtol, pivot_rtol,
 ):  # fmt: skip
     """abess-style splicing descent (see :func:`.starts.splicing_start`) from the exact point
-    ``w0`` on ``S0`` with ``F = f0``. Each candidate exchange is refitted on one Gram matrix of
-    the support and the exchanged columns, and its F computed from its residual. Returns the
-    final support (its coefficients are refitted by the caller)."""
+    ``w0`` on ``S0`` with ``F = f0``: :func:`_splicing_exchange` until it finds no improving
+    exchange, each iteration's correlations from one pass over A. Returns the final support
+    (its coefficients are refitted by the caller)."""
     p, n = At.shape
     s = S0.shape[0]
-    S = S0.copy()
-    wS = w0.copy()
+    S, wS, in_S, fwd, c = _splicing_state(p, S0, w0)
     f = f0
-    in_S = np.zeros(p, dtype=np.bool_)
-    for i in range(s):
-        in_S[S[i]] = True
     r = np.empty(n)
-    c = np.empty(p)
-    fwd = np.empty(p)
     for _ in range(max_iter):
-        if s == 0 or s >= p or s > n:
+        if not _splicing_may_continue(s, p, n):
             break
         _residual(At, S, s, wS, b, r)
         _correlations(At, r, ref_term, c)
-        back = np.empty(s)
-        for i in range(s):
-            back[i] = 0.5 * scale[S[i]] * wS[i] * wS[i]
-        order = _stable_order(back)
-        n_out = 0
-        for j in range(p):
-            if in_S[j] or not scale[j] > 0.0:
-                fwd[j] = -1.0
-            else:
-                fwd[j] = 0.5 * c[j] * c[j] / scale[j]
-                n_out += 1
-        c_top = min(c_max, s, n_out)
-        if c_top < 1:
+        f, improved = _splicing_exchange(
+            At, c, b, rhs, w_ref, ridge, ref_sq, const, scale, S, wS, s, f, in_S, fwd, r,
+            c_max, rtol, pivot_rtol,
+        )  # fmt: skip
+        if not improved:
             break
-        m = s + c_top
-        U = np.empty(m, dtype=np.int64)
-        for i in range(s):
-            U[i] = S[order[i]]
-        for q in range(c_top):  # the c_top best outsiders, best first
-            bj = -1
-            bv = -1.0
-            for j in range(p):
-                if fwd[j] > bv:
-                    bv = fwd[j]
-                    bj = j
-            U[s + q] = bj
-            fwd[bj] = -1.0
-        G = np.empty((m, m))
-        for a in range(m):
-            for e in range(a + 1):
-                acc = 0.0
-                for t in range(n):
-                    acc += At[U[a], t] * At[U[e], t]
-                G[a, e] = acc
-                G[e, a] = acc
-            G[a, a] += ridge
-        best_f = f - rtol * abs(f)
-        best_c = -1
-        best_w = np.empty(s)
-        w_try = np.empty(s)
-        rhs_c = np.empty(s)
-        for cc in range(1, c_top + 1):
-            M = np.empty((s, s))
-            for a in range(s):
-                rhs_c[a] = rhs[U[cc + a]]
-                for e in range(s):
-                    M[a, e] = G[cc + a, cc + e]
-            if not _cholesky_solve(M, rhs_c, pivot_rtol, w_try):
-                continue
-            # F from the residual (an expansion of the quadratic cancels when F << F(0))
-            for t in range(n):
-                r[t] = b[t]
-            pen = 0.0
-            ref_in = 0.0
-            for a in range(s):
-                col = U[cc + a]
-                wa = w_try[a]
-                for t in range(n):
-                    r[t] -= wa * At[col, t]
-                dv = wa - w_ref[col]
-                pen += dv * dv
-                ref_in += w_ref[col] * w_ref[col]
-            f_new = const + 0.5 * ridge * (pen + max(ref_sq - ref_in, 0.0))
-            for t in range(n):
-                f_new += 0.5 * r[t] * r[t]
-            if np.isfinite(f_new) and f_new < best_f:
-                best_f = f_new
-                best_c = cc
-                best_w[:] = w_try
-        if best_c < 0:
-            break
-        for i in range(s):
-            in_S[S[i]] = False
-        srt = _stable_order(U[best_c : best_c + s].astype(np.float64))  # keep S sorted
-        for a in range(s):
-            S[a] = U[best_c + srt[a]]
-            wS[a] = best_w[srt[a]]
-            in_S[S[a]] = True
-        f = best_f
     return S[:s]
 
 
@@ -370,21 +401,33 @@ def _forward_state(At, rhs, scale, k):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def forward_omp_paths(At, rhs, scale, ridge, k, eps, rows, slot, count):
-    """:func:`forward_path` and :func:`omp_path` in lockstep, so that when both need a Gram
-    row no start has computed, the two rows come from one pass over A
-    (:func:`~._descent_kernels.gram_rows2`, about the price of one): the same supports
-    (up to the rounding of the rows) for about the row cost of forward selection alone.
-    Returns ``(S_forward, S_omp, count, complete_forward, complete_omp)``."""
-    p = At.shape[0]
+def lockstep_starts(
+    At, rhs, scale, ridge, k, eps, rows, slot, count,
+    b, ref_term, w_ref, ref_sq, const, S0, w0, f0, c_max, max_iter, rtol, pivot_rtol,
+):  # fmt: skip
+    """:func:`forward_path`, :func:`omp_path` and :func:`splicing_path` (from ``S0``, ``w0``,
+    ``f0``; not run when ``S0`` is empty) in lockstep, so that the Gram rows forward
+    selection and OMP need and splicing's correlations ``A^T r`` come from one pass over A
+    (:func:`~._descent_kernels.at_products`, up to three products for about the price of
+    one): the same supports (up to the rounding of the products) for about the passes of
+    forward selection alone. Returns
+    ``(S_forward, S_omp, S_splicing, count, complete_forward, complete_omp)``."""
+    p, n = At.shape
     k = min(k, p)
+    cap = rows.shape[0]
     blocked, s_out, c, Q, QE, V, S_f, qn, qe, coef = _forward_state(At, rhs, scale, k)
     root = np.sqrt(ridge)
     blocked_o, L, z, wS, S_o, c_o, v = _omp_state(rhs, scale, k)
+    s_sp = S0.shape[0]
+    S_sp, wS_sp, in_sp, fwd_sp, c_sp = _splicing_state(p, S0, w0)
+    f_sp = f0
+    r_sp = np.empty(n)
+    sp_active = max_iter > 0 and _splicing_may_continue(s_sp, p, n)
+    it = 0
     s_f = s_o = 0
     done_f = done_o = False
     complete_f = complete_o = True
-    while not (done_f and done_o):
+    while not (done_f and done_o) or sp_active:
         jf = jo = -1
         nrm2 = 0.0
         if not done_f:
@@ -397,18 +440,42 @@ def forward_omp_paths(At, rhs, scale, ridge, k, eps, rows, slot, count):
             if s_o < k:
                 jo = _omp_select(c_o, blocked_o)
             done_o = jo < 0
-        if (
-            jf >= 0
-            and jo >= 0
-            and jf != jo
-            and slot[jf] < 0
-            and slot[jo] < 0
-            and count + 2 <= rows.shape[0]
-        ):
-            gram_rows2(At, jf, jo, rows[count], rows[count + 1])
+        # one pass over A for every product this round needs
+        m = 0
+        x0 = x1 = x2 = r_sp
+        o0 = o1 = o2 = c_sp
+        if jf >= 0 and slot[jf] < 0 and count < cap:
+            x0, o0 = At[jf], rows[count]
             slot[jf] = count
-            slot[jo] = count + 1
-            count += 2
+            count += 1
+            m = 1
+        if jo >= 0 and slot[jo] < 0 and count < cap:
+            if m == 0:
+                x0, o0 = At[jo], rows[count]
+            else:
+                x1, o1 = At[jo], rows[count]
+            slot[jo] = count
+            count += 1
+            m += 1
+        if sp_active:
+            _residual(At, S_sp, s_sp, wS_sp, b, r_sp)
+            if m == 0:
+                x0, o0 = r_sp, c_sp
+            elif m == 1:
+                x1, o1 = r_sp, c_sp
+            else:
+                x2, o2 = r_sp, c_sp
+            m += 1
+        if m > 0:
+            at_products(At, x0, x1, x2, m, o0, o1, o2)
+        if sp_active:
+            c_sp += ref_term
+            f_sp, improved = _splicing_exchange(
+                At, c_sp, b, rhs, w_ref, ridge, ref_sq, const, scale, S_sp, wS_sp, s_sp,
+                f_sp, in_sp, fwd_sp, r_sp, c_max, rtol, pivot_rtol,
+            )  # fmt: skip
+            it += 1
+            sp_active = improved and it < max_iter and _splicing_may_continue(s_sp, p, n)
         if jf >= 0:
             row, count = _cached_row(At, jf, rows, slot, count)
             if row is None:
@@ -425,4 +492,4 @@ def forward_omp_paths(At, rhs, scale, ridge, k, eps, rows, slot, count):
                 s_o = _omp_step(
                     jo, row, rhs, scale, eps, L, z, wS, S_o, s_o, v, blocked_o, c_o, rows, slot
                 )
-    return S_f[:s_f], S_o[:s_o], count, complete_f, complete_o
+    return S_f[:s_f], S_o[:s_o], S_sp[:s_sp], count, complete_f, complete_o

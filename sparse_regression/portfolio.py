@@ -21,9 +21,9 @@ import numpy as np
 from . import constants as C
 from .constants import IMPROVEMENT_RTOL, PORTFOLIO_MAX_ROUNDS
 from .starts import (
-    forward_and_omp_starts,
     forward_start,
     omp_start,
+    portfolio_starts,
     screening_start,
     splicing_start,
 )
@@ -76,9 +76,10 @@ def portfolio_search(
         return q.value(w_new) if w_new is not None else f_claimed
 
     best_w, best_f = None, np.inf
-    paired = {}  # forward selection and OMP computed together (one pass over A for two rows)
+    # forward selection, OMP (and splicing) computed together: shared passes over A
+    paired = {}
     if "forward" in starts and "omp" in starts:
-        paired["forward"], paired["omp"] = forward_and_omp_starts(q, k, gram=gram)
+        paired = portfolio_starts(q, k, gram=gram, splicing="splicing" in starts)
     for name in starts:
         if name == "iht":
             w0, f0 = w, f
@@ -88,7 +89,7 @@ def portfolio_search(
         elif name == "omp":
             w0, f0 = paired["omp"] if paired else omp_start(q, k, gram=gram)
         elif name == "splicing":
-            w0, f0 = splicing_start(q, k)
+            w0, f0 = paired["splicing"] if "splicing" in paired else splicing_start(q, k)
         elif name == "screening":
             w0, f0 = screening_start(q, k)
         else:

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from . import _kernels as K
-from ._start_kernels import forward_omp_paths, forward_path, omp_path, splicing_path
+from ._start_kernels import forward_path, lockstep_starts, omp_path, splicing_path
 from .backsolve import backsolve_support
 from .constants import (
     SPLICING_MAX_EXCHANGE,
@@ -38,7 +38,7 @@ from .constants import (
 from .quadratic import Quadratic
 
 __all__ = [
-    "forward_and_omp_starts",
+    "portfolio_starts",
     "forward_start",
     "omp_start",
     "screening_start",
@@ -104,21 +104,37 @@ def forward_start(q: Quadratic, k: int, gram=None) -> tuple[np.ndarray, float] |
     return _refit(q, _on_gram_rows(forward_path, gram, k, At, *args))
 
 
-def forward_and_omp_starts(q: Quadratic, k: int, gram=None):
-    """``(forward_start(q, k, gram), omp_start(q, k, gram))``, computed in lockstep
-    (:func:`~._start_kernels.forward_omp_paths`) when A is float64 stored column-major and
-    the cache ``gram`` has room for both: a Gram row both need comes from one pass over A
-    with the other's, so the pair costs about the rows of forward selection alone."""
+def portfolio_starts(q: Quadratic, k: int, gram=None, *, splicing: bool = False) -> dict:
+    """``{"forward": forward_start(q, k, gram), "omp": omp_start(q, k, gram)}``, with
+    ``"splicing": splicing_start(q, k)`` when ``splicing``, computed in lockstep
+    (:func:`~._start_kernels.lockstep_starts`) when A is float64 stored column-major and the
+    cache ``gram`` has room: the Gram rows the first two need and splicing's correlations
+    come from shared passes over A (up to three products per pass), so the three cost about
+    the passes of forward selection alone."""
     At = K.columns_as_rows(q.A)
     if At is not None and gram is not None:
-        gram.reserve(2 * k)  # the two starts add at most 2 k rows
+        gram.reserve(2 * k)  # the two greedy starts add at most 2 k rows
         scale = q.col_sq + q.ridge
-        S_f, S_o, gram.count, complete_f, complete_o = forward_omp_paths(
-            At, q.rhs, scale, q.ridge, k, _EPS_COLLINEAR, gram.rows, gram.slot, gram.count
-        )
+        S0, w0, f0, w_ref = _splicing_from(q, k)
+        if not (splicing and k <= q.n_samples):
+            S0, w0 = S0[:0], w0[:0]
+        S_f, S_o, S_sp, gram.count, complete_f, complete_o = lockstep_starts(
+            At, q.rhs, scale, q.ridge, k, _EPS_COLLINEAR, gram.rows, gram.slot, gram.count,
+            np.asarray(q.b, dtype=np.float64), q.ref_term, w_ref, q.ref_sq, q.const,
+            S0, w0, f0, SPLICING_MAX_EXCHANGE, SPLICING_MAX_ITER, SWAP_RTOL, SWAP_PIVOT_RTOL,
+        )  # fmt: skip
         if complete_f and complete_o:
-            return _refit(q, S_f), _refit(q, S_o)
-    return forward_start(q, k, gram=gram), omp_start(q, k, gram=gram)
+            out = {"forward": _refit(q, S_f), "omp": _refit(q, S_o)}
+            if splicing:
+                # (not run in lockstep for an empty screening support or k > n)
+                out["splicing"] = (
+                    _splicing_result(q, S_sp, w0, f0, S0) if S0.size else splicing_start(q, k)
+                )
+            return out
+    out = {"forward": forward_start(q, k, gram=gram), "omp": omp_start(q, k, gram=gram)}
+    if splicing:
+        out["splicing"] = splicing_start(q, k)
+    return out
 
 
 def _omp_start_python(q: Quadratic, k: int) -> tuple[np.ndarray, float]:
@@ -191,16 +207,32 @@ def splicing_start(
     At = K.columns_as_rows(q.A)
     if At is None or k > q.n_samples:
         return _splicing_start_python(q, k, c_max=c_max, max_iter=max_iter)
+    S0, w0, f0, w_ref = _splicing_from(q, k)
+    S = splicing_path(
+        At, np.asarray(q.b, dtype=np.float64), q.rhs, q.ref_term, w_ref, q.ridge, q.ref_sq,
+        q.const, q.col_sq + q.ridge, S0, w0, f0, c_max, max_iter, SWAP_RTOL, SWAP_PIVOT_RTOL,
+    )  # fmt: skip
+    return _splicing_result(q, S, w0, f0, S0)
+
+
+def _splicing_from(q: Quadratic, k: int):
+    """Splicing's starting point (the screening support ``S0``, its exact coefficients
+    ``w0`` and ``F = f0``) and the ``w_ref`` its refits use."""
     w, f = screening_start(q, k)
     S0 = np.flatnonzero(w)
     w_ref = q.w_ref if (q.ridge and q.w_ref is not None) else np.zeros(q.n_features)
-    S = splicing_path(
-        At, np.asarray(q.b, dtype=np.float64), q.rhs, q.ref_term, w_ref, q.ridge, q.ref_sq,
-        q.const, q.col_sq + q.ridge, S0, w[S0], f, c_max, max_iter, SWAP_RTOL, SWAP_PIVOT_RTOL,
-    )  # fmt: skip
+    return S0, w[S0], f, w_ref
+
+
+def _splicing_result(q: Quadratic, S, w0, f0, S0) -> tuple[np.ndarray, float]:
+    """The splicing path's final support refitted, or its start where that is not lower."""
     w_new, f_new = _refit(q, S)
     f_new = q.value(w_new)  # from the residual: a start never claims a lower F than it has
-    return (w_new, f_new) if f_new < f else (w, f)
+    if f_new < f0:
+        return w_new, f_new
+    w = np.zeros(q.n_features)
+    w[S0] = w0
+    return w, f0
 
 
 def _splicing_start_python(

@@ -11,9 +11,9 @@ from sparse_regression.quadratic import Quadratic
 from sparse_regression.starts import (
     _omp_start_python,
     _splicing_start_python,
-    forward_and_omp_starts,
     forward_start,
     omp_start,
+    portfolio_starts,
     splicing_start,
 )
 from sparse_regression.swaps.single import GramRows, swap_search
@@ -138,28 +138,40 @@ def test_starts_sharing_the_gram_row_cache_make_the_same_choices(seed, ridge, wi
 
 
 @pytest.mark.parametrize("seed,ridge,with_ref", CASES)
-def test_forward_and_omp_in_lockstep_equal_each_alone(seed, ridge, with_ref):
-    """Forward selection and OMP computed in lockstep (rows both need from one pass over A)
-    choose the supports each chooses alone, and leave exact rows in the cache; with no room
-    in the cache they fall back to the separate starts."""
+def test_starts_in_lockstep_equal_each_alone(seed, ridge, with_ref):
+    """Forward selection, OMP and splicing computed in lockstep (the rows the first two need
+    and splicing's correlations from shared passes over A) choose the supports each chooses
+    alone, and leave exact rows in the cache; with no room in the cache they fall back to the
+    separate starts; k > n and an empty screening support take splicing's own path."""
     q = _problem(seed, ridge=ridge, with_ref=with_ref)
-    for k in (1, 12, 40):
-        gram = GramRows(q.A, max_rows=4 * k)
-        fw, om = forward_and_omp_starts(q, k, gram=gram)
-        for (w_pair, f_pair), (w_alone, f_alone) in (
-            (fw, forward_start(q, k)),
-            (om, omp_start(q, k)),
+    zero_b = Quadratic(q.A, np.zeros(q.n_samples), ridge)  # empty screening support
+    for qq, k in ((q, 1), (q, 12), (q, 40), (q, 60), (zero_b, 12)):  # n = 50
+        gram = GramRows(qq.A, max_rows=4 * k)
+        got = portfolio_starts(qq, k, gram=gram, splicing=True)
+        assert sorted(got) == ["forward", "omp", "splicing"]
+        for name, alone in (
+            ("forward", forward_start(qq, k)),
+            ("omp", omp_start(qq, k)),
+            ("splicing", splicing_start(qq, k)),
         ):
-            np.testing.assert_array_equal(np.flatnonzero(w_pair), np.flatnonzero(w_alone))
-            assert f_pair == pytest.approx(f_alone, rel=1e-10)
+            if k > qq.n_samples and name != "splicing":
+                continue  # F ~ 1e-24 at k >= n without a ridge: rounding picks among ties
+            w_pair, f_pair = got[name]
+            np.testing.assert_array_equal(np.flatnonzero(w_pair), np.flatnonzero(alone[0]))
+            assert f_pair == pytest.approx(alone[1], rel=1e-10)
         cached = np.flatnonzero(gram.slot >= 0)
-        G = q.A.T @ q.A[:, cached]
+        G = qq.A.T @ qq.A[:, cached]
         np.testing.assert_allclose(gram.rows[gram.slot[cached]], G.T, rtol=1e-10, atol=1e-10)
+    assert "splicing" not in portfolio_starts(q, 12, gram=GramRows(q.A, max_rows=48))
     small = GramRows(q.A, max_rows=3)
     small.reserve = lambda m, keep=(): None  # a cache that cannot make room
-    fw, om = forward_and_omp_starts(q, 12, gram=small)
-    np.testing.assert_array_equal(np.flatnonzero(fw[0]), np.flatnonzero(forward_start(q, 12)[0]))
-    np.testing.assert_array_equal(np.flatnonzero(om[0]), np.flatnonzero(omp_start(q, 12)[0]))
+    got = portfolio_starts(q, 12, gram=small, splicing=True)
+    for name, alone in (
+        ("forward", forward_start(q, 12)),
+        ("omp", omp_start(q, 12)),
+        ("splicing", splicing_start(q, 12)),
+    ):
+        np.testing.assert_array_equal(np.flatnonzero(got[name][0]), np.flatnonzero(alone[0]))
 
 
 def test_starts_use_private_rows_when_the_cache_cannot_make_room():
