@@ -20,7 +20,7 @@ import numpy as np
 
 from ._kernels import _best_add, _best_swap, _swap_gradient, cholesky_in_place
 
-__all__ = ["MOVES_DONE", "OPTIMAL", "PIVOT", "REFRESH", "swap_moves"]
+__all__ = ["MOVES_DONE", "OPTIMAL", "PIVOT", "REFRESH", "lockstep_moves", "swap_moves"]
 
 #: Return codes of :func:`swap_moves`.
 MOVES_DONE, OPTIMAL, REFRESH, PIVOT = 0, 1, 2, 3
@@ -345,6 +345,73 @@ def _pool_swap(Z, s, inv_root, beta, g, s_out, scale, in_support, eps, pool, poo
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
+def _select_move(s, k, Z, Minv, wS, g, s_out, scale, in_support, eps, tol_abs, pool, pool_val):
+    """The next move of the descent: ``(r, j, delta)`` with ``r = -1`` for an addition (the
+    best one while ``s < k``), else the best swap among the pool (``pool.size`` > 0 columns
+    of largest addition gain) when one lowers F by more than ``tol_abs``, else the best of
+    all pairs; ``j = -1`` when no move does."""
+    tiny = np.finfo(np.float64).tiny
+    no_costs = np.zeros(0)
+    if s < k:
+        ja, da = _best_add(g, s_out, scale, in_support, eps, no_costs, 0.0)
+        if ja >= 0 and da < -tol_abs:
+            return -1, ja, da
+    if s == 0:
+        return -1, -1, 0.0
+    inv_root = np.empty(s)
+    beta = np.empty(s)
+    for i in range(s):
+        inv_root[i] = 1.0 / np.sqrt(max(Minv[i, i], tiny))
+        beta[i] = wS[i] * inv_root[i]
+    rs, js, ds = -1, -1, 0.0
+    if pool.shape[0] > 0:
+        rs, js, ds = _pool_swap(
+            Z, s, inv_root, beta, g, s_out, scale, in_support, eps, pool, pool_val
+        )
+    if not (rs >= 0 and ds < -tol_abs):
+        rs, js, ds = _best_swap_serial(
+            Z[:s], inv_root, beta, g, s_out, scale, in_support, eps, no_costs, no_costs, 0.0
+        )
+    if rs >= 0 and ds < -tol_abs:
+        return rs, js, ds
+    return -1, -1, 0.0
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _apply_move(
+    S, s, H, Z, Minv, wS, r, j, row, in_support, Atb, ref_term, rhs, scale, eps, g, s_out
+):
+    """Applies the move ``(r, j)`` (``r = -1``: add j) with column j's Gram row: factors,
+    ``w_S``, ``g``, ``s_out`` and ``in_support`` brought up to date. Returns ``(ok, s)``;
+    ok False (a pivot the update may not use) leaves the state unusable."""
+    p = Z.shape[1]
+    out = -1
+    if r >= 0:
+        out = S[r]
+        if not _replace(
+            S, s, H, Z, Minv, r, j, row, scale[j], eps, rhs, wS, Atb, ref_term, g, s_out
+        ):
+            return False, s
+        in_support[out] = False
+    else:
+        if not _add(S, s, H, Z, Minv, j, row, scale[j], eps):
+            return False, s
+        c_piv = 1.0 / Minv[s, s]
+        for t in range(p):
+            s_out[t] -= c_piv * Z[s, t] * Z[s, t]
+        s += 1
+        _support_coefficients(Minv, S, s, rhs, wS)
+        _gradient_from_rows(H, s, wS, Atb, ref_term, g)
+    in_support[j] = True
+    if out >= 0:  # the removed column's own s_j, exactly
+        acc = scale[out]
+        for i in range(s):
+            acc -= H[i, out] * Z[i, out]
+        s_out[out] = acc
+    return True, s
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
 def swap_moves(
     At, S, s, k, H, Z, Minv, wS, f, in_support, Atb, ref_term, rhs, scale,
     eps, rtol, max_moves, moves_since_refresh, refresh_every, rows, slot, count, pool_size,
@@ -366,51 +433,19 @@ def swap_moves(
     """
     p = At.shape[0]
     tiny = np.finfo(np.float64).tiny
-    no_costs = np.zeros(0)
     row = np.empty(p)
     moves = swaps = adds = 0
     # g and s_out from scratch once; then s_out is updated in O(p) per move (removing member r
     # raises s_j by Z[r, j]^2 / (M^-1)_rr, adding a column with pivot c and new Z row z lowers
     # it by c z_j^2) and g recomputed from H alone.
     g, s_out = _swap_gradient_serial(H[:s], Z[:s], wS[:s], Atb, ref_term, scale, 1)
-    pool = np.empty(max(pool_size, 1), dtype=np.int64)
-    pool_val = np.empty(max(pool_size, 1))
+    pool = np.empty(pool_size, dtype=np.int64)
+    pool_val = np.empty(pool_size)
     while moves < max_moves:
         tol_abs = rtol * max(abs(f), tiny)
-        r = -1
-        j = -1
-        delta = 0.0
-        if s < k:
-            ja, da = _best_add(g, s_out, scale, in_support, eps, no_costs, 0.0)
-            if ja >= 0 and da < -tol_abs:
-                j, delta = ja, da
-        if j < 0 and s > 0:
-            inv_root = np.empty(s)
-            beta = np.empty(s)
-            for i in range(s):
-                inv_root[i] = 1.0 / np.sqrt(max(Minv[i, i], tiny))
-                beta[i] = wS[i] * inv_root[i]
-            rs, js, ds = -1, -1, 0.0
-            if pool_size > 0:
-                rs, js, ds = _pool_swap(
-                    Z, s, inv_root, beta, g, s_out, scale, in_support, eps, pool, pool_val
-                )
-            if not (rs >= 0 and ds < -tol_abs):
-                rs, js, ds = _best_swap_serial(
-                    Z[:s],
-                    inv_root,
-                    beta,
-                    g,
-                    s_out,
-                    scale,
-                    in_support,
-                    eps,
-                    no_costs,
-                    no_costs,
-                    0.0,
-                )
-            if rs >= 0 and ds < -tol_abs:
-                r, j, delta = rs, js, ds
+        r, j, delta = _select_move(
+            s, k, Z, Minv, wS, g, s_out, scale, in_support, eps, tol_abs, pool, pool_val
+        )
         if j < 0:
             return OPTIMAL, s, f, moves, swaps, adds, moves_since_refresh, count
         cached, count = _cached_row(At, j, rows, slot, count)
@@ -418,34 +453,126 @@ def swap_moves(
             _gram_row(At, j, row)
         else:
             row[:] = cached
-        out = -1
+        ok, s = _apply_move(
+            S, s, H, Z, Minv, wS, r, j, row, in_support, Atb, ref_term, rhs, scale, eps, g, s_out
+        )
+        if not ok:
+            return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
         if r >= 0:
-            out = S[r]
-            if not _replace(
-                S, s, H, Z, Minv, r, j, row, scale[j], eps, rhs, wS, Atb, ref_term, g, s_out
-            ):
-                return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
-            in_support[out] = False
             swaps += 1
         else:
-            if not _add(S, s, H, Z, Minv, j, row, scale[j], eps):
-                return PIVOT, s, f, moves, swaps, adds, moves_since_refresh, count
-            c_piv = 1.0 / Minv[s, s]
-            for t in range(p):
-                s_out[t] -= c_piv * Z[s, t] * Z[s, t]
-            s += 1
             adds += 1
-            _support_coefficients(Minv, S, s, rhs, wS)
-            _gradient_from_rows(H, s, wS, Atb, ref_term, g)
-        in_support[j] = True
         moves += 1
         f = f + delta
-        if out >= 0:  # the removed column's own s_j, exactly
-            acc = scale[out]
-            for i in range(s):
-                acc -= H[i, out] * Z[i, out]
-            s_out[out] = acc
         moves_since_refresh += 1
         if moves_since_refresh >= max(refresh_every, s // 8):
             return REFRESH, s, f, moves, swaps, adds, moves_since_refresh, count
     return MOVES_DONE, s, f, moves, swaps, adds, moves_since_refresh, count
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def lockstep_moves(
+    At, Ss, ss, k, Hs, Zs, Minvs, wSs, fs, in_supports, Atb, ref_term, rhs, scale,
+    eps, rtol, max_moves, moves_since_refresh, refresh_every, rows, slot, count, pool_size,
+    n_desc,
+):  # fmt: skip
+    """:func:`swap_moves` for ``n_desc`` (2 or 3) descents at once, each on its own state
+    (``Ss[d], Hs[d], Zs[d], Minvs[d], wSs[d], in_supports[d]``: tuples of three arrays, the
+    unused ones ignored; ``ss, fs, max_moves, moves_since_refresh``: arrays of three), move
+    by move in turn, so that the Gram rows the descents' moves need come from one pass over A
+    (:func:`at_products`). Every descent makes the moves it makes alone (up to the rounding of
+    its rows) and stops where it would stop alone. Returns ``(codes, moves, swaps, adds,
+    count)`` (arrays of three but count), with ``ss``, ``fs`` and ``moves_since_refresh``
+    updated in place."""
+    p = At.shape[0]
+    tiny = np.finfo(np.float64).tiny
+    cap = rows.shape[0]
+    codes = np.full(3, MOVES_DONE, dtype=np.int64)
+    moves = np.zeros(3, dtype=np.int64)
+    swaps = np.zeros(3, dtype=np.int64)
+    adds = np.zeros(3, dtype=np.int64)
+    active = np.zeros(3, dtype=np.bool_)
+    G = np.empty((3, p))
+    SO = np.empty((3, p))
+    for d in range(n_desc):
+        s = ss[d]
+        g, s_out = _swap_gradient_serial(Hs[d][:s], Zs[d][:s], wSs[d][:s], Atb, ref_term, scale, 1)
+        G[d] = g
+        SO[d] = s_out
+        active[d] = max_moves[d] > 0
+    pool = np.empty(pool_size, dtype=np.int64)
+    pool_val = np.empty(pool_size)
+    rs = np.full(3, -1, dtype=np.int64)
+    js = np.full(3, -1, dtype=np.int64)
+    deltas = np.zeros(3)
+    private = np.empty((3, p))
+    while True:
+        any_move = False
+        for d in range(n_desc):
+            js[d] = -1
+            if not active[d]:
+                continue
+            tol_abs = rtol * max(abs(fs[d]), tiny)
+            r, j, delta = _select_move(
+                ss[d], k, Zs[d], Minvs[d], wSs[d], G[d], SO[d], scale, in_supports[d], eps,
+                tol_abs, pool, pool_val,
+            )  # fmt: skip
+            rs[d], js[d], deltas[d] = r, j, delta
+            if js[d] < 0:
+                codes[d] = OPTIMAL
+                active[d] = False
+            else:
+                any_move = True
+        if not any_move:
+            break
+        # the rows the moves need that no one has computed: one pass over A
+        m = 0
+        x0 = x1 = x2 = At[0]
+        o0 = o1 = o2 = private[0]
+        for d in range(n_desc):
+            j = js[d]
+            if j < 0 or slot[j] >= 0 or count >= cap:
+                continue
+            if m == 0:
+                x0, o0 = At[j], rows[count]
+            elif m == 1:
+                x1, o1 = At[j], rows[count]
+            else:
+                x2, o2 = At[j], rows[count]
+            slot[j] = count
+            count += 1
+            m += 1
+        if m > 0:
+            at_products(At, x0, x1, x2, m, o0, o1, o2)
+        for d in range(n_desc):
+            j = js[d]
+            if j < 0:
+                continue
+            if slot[j] >= 0:
+                row = rows[slot[j]]
+            else:  # the cache is full: this move's row only
+                row = private[d]
+                _gram_row(At, j, row)
+            ok, s_new = _apply_move(
+                Ss[d], ss[d], Hs[d], Zs[d], Minvs[d], wSs[d], rs[d], j, row.copy(),
+                in_supports[d], Atb, ref_term, rhs, scale, eps, G[d], SO[d],
+            )  # fmt: skip
+            ss[d] = s_new
+            if not ok:
+                codes[d] = PIVOT
+                active[d] = False
+                continue
+            if rs[d] >= 0:
+                swaps[d] += 1
+            else:
+                adds[d] += 1
+            moves[d] += 1
+            fs[d] = fs[d] + deltas[d]
+            moves_since_refresh[d] += 1
+            if moves_since_refresh[d] >= max(refresh_every, ss[d] // 8):
+                codes[d] = REFRESH
+                active[d] = False
+            elif moves[d] >= max_moves[d]:
+                codes[d] = MOVES_DONE
+                active[d] = False
+    return codes, moves, swaps, adds, count

@@ -113,6 +113,15 @@ EXACT_EVERY_FLOAT64 = 8
 #: columns of largest addition gain (O(p + pool s) per move instead of O(s p)); the full scan
 #: of all pairs runs when the pool has no improving swap.
 SWAP_POOL = 16
+#: The portfolio's descents run their compiled moves together (the Gram rows their moves need
+#: from shared passes over A) only where A (n x p float64) has at least LOCKSTEP_MIN_A_BYTES,
+#: so that a pass over it leaves the core's own cache and a shared pass costs about one
+#: (below, rows are cheap and the lockstep's Python round trips cost more than they save:
+#: 1.05x at p = 800, k = 10), and while their states, H and Z (k x p float64 each), total at
+#: most LOCKSTEP_MAX_STATE_BYTES (beyond, three interleaved states miss the cache more than the
+#: shared passes save: 1.07x at p = 10000, k = 100; 0.89x at p = 4000, k = 30).
+LOCKSTEP_MIN_A_BYTES = 2 * 2**20
+LOCKSTEP_MAX_STATE_BYTES = 16 * 2**20
 #: BLAS threads during the local search: its many small products (s x s factors, s x p rows)
 #: are latency-bound, so extra threads only add synchronisation cost.
 LOCAL_SEARCH_BLAS_THREADS = 1

@@ -29,6 +29,7 @@ from .starts import (
 )
 from .swap_check import check_swaps, splice
 from .swaps import GramRows, perturbation_search, swap_search
+from .swaps.single import run_descents, swap_search_steps
 
 __all__ = ["DEFAULT_STARTS", "STARTS", "portfolio_search"]
 
@@ -80,6 +81,7 @@ def portfolio_search(
     paired = {}
     if "forward" in starts and "omp" in starts:
         paired = portfolio_starts(q, k, gram=gram, splicing="splicing" in starts)
+    points = []
     for name in starts:
         if name == "iht":
             w0, f0 = w, f
@@ -96,7 +98,20 @@ def portfolio_search(
             raise ValueError(f"starts: unknown start {name!r}; choose from {STARTS}.")
         if name != "iht":
             f0 = q.value(w0)  # every start is compared on F recomputed from its residual
-        sw = descend(w0, f0)
+        points.append((name, w0, f0))
+    # The descents run together (the Gram rows their moves need from shared passes over A)
+    # where A is large and their states (H and Z, k x p each) small: C.LOCKSTEP_*.
+    descents = [swap_search_steps(q, k, w0, f0, **search) for _, w0, f0 in points]
+    state_bytes = len(points) * 16 * k * p
+    if 8 * q.n_samples * p >= C.LOCKSTEP_MIN_A_BYTES and state_bytes <= min(
+        C.LOCKSTEP_MAX_STATE_BYTES, memory_limit
+    ):
+        results = run_descents(descents)
+    else:
+        results = [run_descents([d])[0] for d in descents]
+    for (name, _, f0), sw in zip(points, results, strict=True):
+        counts["n_swaps"] += sw.n_swaps
+        counts["n_adds"] += sw.n_adds
         if name != "iht":  # the IHT point's value is the one the history already holds
             sw.objective = true_value(sw.coef, sw.objective)
         start_objectives[name] = sw.objective

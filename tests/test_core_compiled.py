@@ -16,7 +16,12 @@ from sparse_regression.starts import (
     portfolio_starts,
     splicing_start,
 )
-from sparse_regression.swaps.single import GramRows, swap_search
+from sparse_regression.swaps.single import (
+    GramRows,
+    run_descents,
+    swap_search,
+    swap_search_steps,
+)
 
 
 def _problem(seed, n=50, p=120, ridge=0.0, with_ref=False, order="F"):
@@ -184,6 +189,37 @@ def test_starts_use_private_rows_when_the_cache_cannot_make_room():
         w_private, _ = start(q, k)
         np.testing.assert_array_equal(np.flatnonzero(w_full), np.flatnonzero(w_private))
         assert np.flatnonzero(w_full).size == k
+
+
+@pytest.mark.parametrize("seed,ridge,with_ref", CASES)
+@pytest.mark.parametrize("pool,max_rows", [(0, 400), (4, 400), (4, 40), (4, 14)])
+def test_descents_in_lockstep_make_the_moves_each_makes_alone(
+    seed, ridge, with_ref, pool, max_rows
+):
+    """Three descents driven together (their compiled moves in one call, the rows their moves
+    need from shared passes over A, one cache) end where each ends alone on a private cache,
+    after the same moves; also when the shared cache is too small for their rows."""
+    q = _problem(seed, ridge=ridge, with_ref=with_ref)
+    k = 12
+    starts = [omp_start(q, k), splicing_start(q, k), (np.zeros(q.n_features), q.f_zero)]
+    options = dict(exact_every=8, max_moves=300, pool=pool)
+    gram = GramRows(q.A, max_rows=max_rows)
+    if max_rows == 14:  # room for the supports' rows only: moves fill it, then use private rows
+        make_room = gram.reserve
+        gram.reserve = lambda m, keep=None: None if keep is None else make_room(m, keep)
+    together = run_descents(
+        [swap_search_steps(q, k, w0, f0, gram=gram, **options) for w0, f0 in starts]
+    )
+    for (w0, f0), got in zip(starts, together, strict=True):
+        alone = swap_search(q, k, w0, f0, **options)
+        np.testing.assert_array_equal(np.flatnonzero(got.coef), np.flatnonzero(alone.coef))
+        assert got.objective == pytest.approx(alone.objective, rel=1e-10)
+        assert (got.n_swaps, got.n_adds, got.swap_optimal) == (
+            alone.n_swaps,
+            alone.n_adds,
+            alone.swap_optimal,
+        )
+    assert gram.count <= max_rows
 
 
 @pytest.mark.parametrize("seed", range(12))

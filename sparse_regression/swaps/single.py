@@ -23,14 +23,23 @@ addition while s < k, decreases F.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.linalg.blas as blas
 
 from .. import _kernels as K
-from .._descent_kernels import OPTIMAL, PIVOT, REFRESH, refresh_factors, swap_moves
+from .._descent_kernels import (
+    OPTIMAL,
+    PIVOT,
+    REFRESH,
+    lockstep_moves,
+    refresh_factors,
+    swap_moves,
+)
 from ..backsolve import backsolve_support
 from ..constants import (
     BUDGET_RTOL,
@@ -42,7 +51,15 @@ from ..constants import (
 from ..quadratic import Quadratic
 from ..woodbury import ridge_gram_cholesky
 
-__all__ = ["GramRows", "SwapResult", "independent_subset", "swap_search", "swap_search_cost"]
+__all__ = [
+    "GramRows",
+    "SwapResult",
+    "independent_subset",
+    "run_descents",
+    "swap_search",
+    "swap_search_cost",
+    "swap_search_steps",
+]
 
 
 def independent_subset(M: np.ndarray, priority: np.ndarray, rtol: float = SWAP_COLLINEAR_RTOL):
@@ -290,7 +307,7 @@ class _SupportState:
         return True
 
 
-def swap_search(
+def swap_search_steps(
     q: Quadratic,
     k: int,
     w: np.ndarray,
@@ -303,24 +320,10 @@ def swap_search(
     costs: np.ndarray | None = None,
     budget: float | None = None,
     pool: int = 0,
-) -> SwapResult:
-    """Swap (and fill) local search from ``w``, an exact minimiser on its support.
-
-    ``F`` is the quadratic ``q`` (a :meth:`~..quadratic.Quadratic.restrict` of a larger one
-    searches a subset of columns while reporting the full objective). With
-    ``exact_every = m > 1`` moves are applied from the incrementally updated factors and the
-    support is backsolved exactly (float64) only every m moves: a checkpoint is kept only if
-    ``F`` really decreased, otherwise the search returns to the last checkpoint and continues
-    with exact checks after every move. ``history`` holds exact values only.
-
-    With ``costs`` and ``budget`` (FALCON) a swap or an addition is scored only if the support
-    still fits ``sum_{i in S} costs_i <= budget`` afterwards; ``w`` must fit on entry.
-
-    ``pool > 0`` (compiled moves only): a swap is first sought among the ``pool`` columns of
-    largest addition gain and taken if it improves; all pairs are scored only when none does,
-    so the search still ends only where no single swap improves. ``pool = 0``: always the
-    best of all pairs (the Python loop's rule).
-    """
+) -> Generator[_MoveRequest, tuple, SwapResult]:
+    """:func:`swap_search` as a generator: it yields each call of the compiled move loop it
+    needs (a ``_MoveRequest``), is sent the call's result, and returns the
+    :class:`SwapResult`. :func:`run_descents` drives it, alone or with other descents."""
     A, ridge, Atb = q.A, q.ridge, q.Atb
     p = A.shape[1]
     if gram is None:
@@ -390,20 +393,21 @@ def swap_search(
         in_support[state.S] = True
         return True
 
-    def _compiled_moves(budget: int) -> tuple[int, int]:
-        """Up to ``budget`` moves in :func:`~.._descent_kernels.swap_moves`; syncs the state,
-        ``w`` and ``f`` (predicted) back. Returns (code, moves applied)."""
+    def _compiled_moves(budget: int):
+        """Up to ``budget`` moves in the compiled move loop (the request is yielded to the
+        driver, :func:`run_descents`); syncs the state, ``w`` and ``f`` (predicted) back.
+        Returns (code, moves applied)."""
         nonlocal w, f, n_swaps, n_adds
         S_arr = np.zeros(k, dtype=np.int64)
         S_arr[: state.s] = state.S
         wS = np.zeros(k)
         wS[: state.s] = w[S_arr[: state.s]]
-        gram.reserve(budget)  # a move adds at most one row to the shared cache
-        code, s_new, f_new, moves, swaps, adds, since, gram.count = swap_moves(
-            At, S_arr, state.s, k, state.H, state.Z, state.Minv, wS, f, in_support,
-            Atb, ref_term, rhs, scale, SWAP_COLLINEAR_RTOL, rtol, budget, state.moves,
-            state.refresh_every, gram.rows, gram.slot, gram.count, pool,
+        request = _MoveRequest(
+            q, At, gram, k, Atb, ref_term, rhs, scale, rtol, pool,
+            S_arr, state.s, state.H, state.Z, state.Minv, wS, f, in_support, budget,
+            state.moves, state.refresh_every,
         )  # fmt: skip
+        code, s_new, f_new, moves, swaps, adds, since = yield request
         state.S = [int(i) for i in S_arr[:s_new]]
         state.moves = since
         n_swaps += swaps
@@ -438,7 +442,7 @@ def swap_search(
     moves_done = 0
     while moves_done < max_moves:
         if compiled and exact_every > 1:
-            code = _compiled_moves(min(max_moves - moves_done, exact_every - pending))
+            code = yield from _compiled_moves(min(max_moves - moves_done, exact_every - pending))
             moves_done += code[1]
             pending += code[1]
             S_sorted = np.sort(np.asarray(state.S, dtype=np.int64))
@@ -549,3 +553,135 @@ def swap_search(
         # only possible by rounding, when a singular start was reduced and nothing improved
         return SwapResult(w0, f0, history[:1], 0, 0, False)
     return SwapResult(w, f, history, n_swaps, n_adds, swap_optimal)
+
+
+class _MoveRequest(NamedTuple):
+    """One call of the compiled move loop a descent asks its driver for: the problem's arrays
+    (shared by the descents of one portfolio) and the descent's own state."""
+
+    q: Quadratic
+    At: np.ndarray
+    gram: GramRows
+    k: int
+    Atb: np.ndarray
+    ref_term: np.ndarray
+    rhs: np.ndarray
+    scale: np.ndarray
+    rtol: float
+    pool: int
+    S: np.ndarray
+    s: int
+    H: np.ndarray
+    Z: np.ndarray
+    Minv: np.ndarray
+    wS: np.ndarray
+    f: float
+    in_support: np.ndarray
+    budget: int
+    moves_since_refresh: int
+    refresh_every: int
+
+
+def _run_one(req: _MoveRequest) -> tuple:
+    gram = req.gram
+    gram.reserve(req.budget)  # a move adds at most one row to the shared cache
+    code, s_new, f_new, moves, swaps, adds, since, gram.count = swap_moves(
+        req.At, req.S, req.s, req.k, req.H, req.Z, req.Minv, req.wS, req.f, req.in_support,
+        req.Atb, req.ref_term, req.rhs, req.scale, SWAP_COLLINEAR_RTOL, req.rtol, req.budget,
+        req.moves_since_refresh, req.refresh_every, gram.rows, gram.slot, gram.count, req.pool,
+    )  # fmt: skip
+    return code, s_new, f_new, moves, swaps, adds, since
+
+
+def _shares_problem(a: _MoveRequest, b: _MoveRequest) -> bool:
+    """Whether two requests may run in one compiled call: same problem, cache and rules."""
+    return (
+        a.q is b.q
+        and a.gram is b.gram
+        and (a.k, a.rtol, a.pool, a.refresh_every) == (b.k, b.rtol, b.pool, b.refresh_every)
+    )
+
+
+def _run_lockstep(reqs: list[_MoveRequest]) -> list[tuple]:
+    """Two or three requests on one problem in one compiled call
+    (:func:`~.._descent_kernels.lockstep_moves`): the rows their moves need come from
+    shared passes over A."""
+    first = reqs[0]
+    gram = first.gram
+    gram.reserve(sum(r.budget for r in reqs))
+    pad = reqs + [first] * (3 - len(reqs))
+    ss = np.array([r.s for r in pad], dtype=np.int64)
+    fs = np.array([r.f for r in pad])
+    budgets = np.array([r.budget for r in pad], dtype=np.int64)
+    since = np.array([r.moves_since_refresh for r in pad], dtype=np.int64)
+    codes, moves, swaps, adds, gram.count = lockstep_moves(
+        first.At, tuple(r.S for r in pad), ss, first.k, tuple(r.H for r in pad),
+        tuple(r.Z for r in pad), tuple(r.Minv for r in pad), tuple(r.wS for r in pad), fs,
+        tuple(r.in_support for r in pad), first.Atb, first.ref_term, first.rhs, first.scale,
+        SWAP_COLLINEAR_RTOL, first.rtol, budgets, since, first.refresh_every, gram.rows,
+        gram.slot, gram.count, first.pool, len(reqs),
+    )  # fmt: skip
+    return [
+        (int(codes[d]), int(ss[d]), float(fs[d]), int(moves[d]), int(swaps[d]), int(adds[d]),
+         int(since[d]))
+        for d in range(len(reqs))
+    ]  # fmt: skip
+
+
+def run_descents(descents: list) -> list[SwapResult]:
+    """Drives swap searches (generators from :func:`swap_search_steps`) to their ends and
+    returns their results in order. The compiled move loops of up to three descents on one
+    problem and cache run together (:func:`_run_lockstep`): each makes the moves it makes
+    alone (up to the rounding of its Gram rows), and a row that several of their moves
+    need comes from one pass over A."""
+    if len(descents) == 1:  # the common case, without the bookkeeping
+        descent, reply = descents[0], None
+        while True:
+            try:
+                reply = _run_one(descent.send(reply))
+            except StopIteration as stop:
+                return [stop.value]
+    results: list[SwapResult | None] = [None] * len(descents)
+    waiting: dict[int, _MoveRequest] = {}
+
+    def advance(i: int, reply) -> None:
+        try:
+            waiting[i] = descents[i].send(reply)
+        except StopIteration as stop:
+            results[i] = stop.value
+
+    for i in range(len(descents)):
+        advance(i, None)
+    while waiting:
+        ids = list(waiting)
+        group = [ids[0]] + [i for i in ids[1:] if _shares_problem(waiting[ids[0]], waiting[i])]
+        group = group[:3]
+        reqs = [waiting.pop(i) for i in group]
+        replies = [_run_one(reqs[0])] if len(reqs) == 1 else _run_lockstep(reqs)
+        for i, reply in zip(group, replies, strict=True):
+            advance(i, reply)
+    return results
+
+
+def swap_search(q: Quadratic, k: int, w: np.ndarray, f: float, **options) -> SwapResult:
+    """Swap (and fill) local search from ``w``, an exact minimiser on its support.
+
+    Options (keywords): ``gram``, ``max_moves``, ``exact_every``, ``rtol``, ``costs``,
+    ``budget``, ``pool``, described below.
+
+    ``F`` is the quadratic ``q`` (a :meth:`~..quadratic.Quadratic.restrict` of a larger one
+    searches a subset of columns while reporting the full objective). With
+    ``exact_every = m > 1`` moves are applied from the incrementally updated factors and the
+    support is backsolved exactly (float64) only every m moves: a checkpoint is kept only if
+    ``F`` really decreased, otherwise the search returns to the last checkpoint and continues
+    with exact checks after every move. ``history`` holds exact values only.
+
+    With ``costs`` and ``budget`` (FALCON) a swap or an addition is scored only if the support
+    still fits ``sum_{i in S} costs_i <= budget`` afterwards; ``w`` must fit on entry.
+
+    ``pool > 0`` (compiled moves only): a swap is first sought among the ``pool`` columns of
+    largest addition gain and taken if it improves; all pairs are scored only when none does,
+    so the search still ends only where no single swap improves. ``pool = 0``: always the
+    best of all pairs (the Python loop's rule).
+    """
+    return run_descents([swap_search_steps(q, k, w, f, **options)])[0]
