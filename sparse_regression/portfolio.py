@@ -59,7 +59,8 @@ def portfolio_search(
     """Returns ``(w, f, incumbent objectives, swap_optimal)``; fills ``info``."""
     q, k = problem.quadratic, problem.k
     p = problem.n_features
-    gram = GramRows(q.A, max_rows=max(4 * k, memory_limit // (24 * p)))
+    # a solve at k = 30 holds 75-140 rows (starts, descents, checks): room for 4 k + 16
+    gram = GramRows(q.A, max_rows=max(4 * k, memory_limit // (24 * p)), initial_rows=4 * k + 16)
     search = dict(gram=gram, max_moves=max_swaps, exact_every=exact_every, pool=C.SWAP_POOL)
     incumbents: list[float] = []
     start_objectives = {}

@@ -115,11 +115,13 @@ class GramRows:
     would exceed ``max_rows`` rows.
     """
 
-    def __init__(self, A: np.ndarray, max_rows: int):
+    def __init__(self, A: np.ndarray, max_rows: int, initial_rows: int = 64):
         self.A = A
         self.max_rows = max(1, int(max_rows))
         p = A.shape[1]
-        self.rows = np.empty((min(self.max_rows, 64), p))
+        # the array grows by doubling (a copy of every row held); ``initial_rows``: room for
+        # the rows a caller expects, so that it rarely has to
+        self.rows = np.empty((min(self.max_rows, max(1, int(initial_rows))), p))
         self.slot = np.full(p, -1, dtype=np.int64)
         self.count = 0
 
