@@ -410,7 +410,8 @@ def lockstep_starts(
     selection and OMP need and splicing's correlations ``A^T r`` come from one pass over A
     (:func:`~._descent_kernels.at_products`, up to three products for about the price of
     one): the same supports (up to the rounding of the products) for about the passes of
-    forward selection alone. Returns
+    forward selection alone. Once splicing has ended, the passes' spare products compute the
+    Gram rows of its final support (which its descent reads) into the cache. Returns
     ``(S_forward, S_omp, S_splicing, count, complete_forward, complete_omp)``."""
     p, n = At.shape
     k = min(k, p)
@@ -423,6 +424,7 @@ def lockstep_starts(
     f_sp = f0
     r_sp = np.empty(n)
     sp_active = max_iter > 0 and _splicing_may_continue(s_sp, p, n)
+    next_row = 0 if sp_active else s_sp  # splicing's rows go in spare products once it ends
     it = 0
     s_f = s_o = 0
     done_f = done_o = False
@@ -466,6 +468,19 @@ def lockstep_starts(
             else:
                 x2, o2 = r_sp, c_sp
             m += 1
+        elif m > 0:  # spare products: rows of splicing's final support (its descent needs them)
+            while m < 3 and next_row < s_sp and count < cap:
+                j = S_sp[next_row]
+                next_row += 1
+                if slot[j] >= 0:
+                    continue
+                if m == 1:
+                    x1, o1 = At[j], rows[count]
+                else:
+                    x2, o2 = At[j], rows[count]
+                slot[j] = count
+                count += 1
+                m += 1
         if m > 0:
             at_products(At, x0, x1, x2, m, o0, o1, o2)
         if sp_active:

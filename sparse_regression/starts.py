@@ -113,7 +113,7 @@ def portfolio_starts(q: Quadratic, k: int, gram=None, *, splicing: bool = False)
     the passes of forward selection alone."""
     At = K.columns_as_rows(q.A)
     if At is not None and gram is not None:
-        gram.reserve(2 * k)  # the two greedy starts add at most 2 k rows
+        gram.reserve(3 * k)  # the greedy starts add at most 2 k rows, splicing's support k
         scale = q.col_sq + q.ridge
         S0, w0, f0, w_ref = _splicing_from(q, k)
         if not (splicing and k <= q.n_samples):

@@ -146,8 +146,9 @@ def test_starts_sharing_the_gram_row_cache_make_the_same_choices(seed, ridge, wi
 def test_starts_in_lockstep_equal_each_alone(seed, ridge, with_ref):
     """Forward selection, OMP and splicing computed in lockstep (the rows the first two need
     and splicing's correlations from shared passes over A) choose the supports each chooses
-    alone, and leave exact rows in the cache; with no room in the cache they fall back to the
-    separate starts; k > n and an empty screening support take splicing's own path."""
+    alone, and leave exact rows in the cache, those of splicing's support among them; with no
+    room in the cache they fall back to the separate starts; k > n and an empty screening
+    support take splicing's own path."""
     q = _problem(seed, ridge=ridge, with_ref=with_ref)
     zero_b = Quadratic(q.A, np.zeros(q.n_samples), ridge)  # empty screening support
     for qq, k in ((q, 1), (q, 12), (q, 40), (q, 60), (zero_b, 12)):  # n = 50
@@ -165,6 +166,8 @@ def test_starts_in_lockstep_equal_each_alone(seed, ridge, with_ref):
             np.testing.assert_array_equal(np.flatnonzero(w_pair), np.flatnonzero(alone[0]))
             assert f_pair == pytest.approx(alone[1], rel=1e-10)
         cached = np.flatnonzero(gram.slot >= 0)
+        if qq is q and 1 < k <= 40:  # splicing's support rows, from the passes' spare products
+            assert set(np.flatnonzero(got["splicing"][0])) <= set(cached)
         G = qq.A.T @ qq.A[:, cached]
         np.testing.assert_allclose(gram.rows[gram.slot[cached]], G.T, rtol=1e-10, atol=1e-10)
     assert "splicing" not in portfolio_starts(q, 12, gram=GramRows(q.A, max_rows=48))
