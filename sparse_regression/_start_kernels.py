@@ -429,29 +429,56 @@ def lockstep_starts(
     s_f = s_o = 0
     done_f = done_o = False
     complete_f = complete_o = True
-    while not (done_f and done_o) or sp_active:
-        jf = jo = -1
-        nrm2 = 0.0
-        if not done_f:
-            if s_f < k:
-                jf, nrm2 = _forward_select(
-                    At, scale, eps, root, blocked, s_out, c, Q, QE, s_f, qn, qe, coef
-                )
-            done_f = jf < 0
-        if not done_o:
-            if s_o < k:
-                jo = _omp_select(c_o, blocked_o)
-            done_o = jo < 0
+    jf = jo = -1  # a start's chosen column waiting for its row
+    nrm2 = 0.0
+    while True:
+        # each greedy start steps on while the rows it needs are cached, so that a pass
+        # is made only where both wait (or one has ended): the most rows per pass
+        while not done_f:
+            if jf < 0:
+                if s_f < k:
+                    jf, nrm2 = _forward_select(
+                        At, scale, eps, root, blocked, s_out, c, Q, QE, s_f, qn, qe, coef
+                    )
+                if jf < 0:
+                    done_f = True
+                    break
+            if slot[jf] < 0:
+                if count >= cap:  # no room in the cache: the caller falls back
+                    done_f, complete_f = True, False
+                break
+            s_f = _forward_step(
+                jf, nrm2, rows[slot[jf]], blocked, s_out, c, Q, QE, V, S_f, s_f, qn, qe, coef
+            )
+            jf = -1
+        while not done_o:
+            if jo < 0:
+                if s_o < k:
+                    jo = _omp_select(c_o, blocked_o)
+                if jo < 0:
+                    done_o = True
+                    break
+            if slot[jo] < 0:
+                if count >= cap:
+                    done_o, complete_o = True, False
+                break
+            s_o = _omp_step(
+                jo, rows[slot[jo]], rhs, scale, eps, L, z, wS, S_o, s_o, v, blocked_o, c_o,
+                rows, slot,
+            )  # fmt: skip
+            jo = -1
+        if done_f and done_o and not sp_active:
+            break
         # one pass over A for every product this round needs
         m = 0
         x0 = x1 = x2 = r_sp
         o0 = o1 = o2 = c_sp
-        if jf >= 0 and slot[jf] < 0 and count < cap:
+        if not done_f and count < cap:  # forward selection waits for jf's row
             x0, o0 = At[jf], rows[count]
             slot[jf] = count
             count += 1
             m = 1
-        if jo >= 0 and slot[jo] < 0 and count < cap:
+        if not done_o and slot[jo] < 0 and count < cap:
             if m == 0:
                 x0, o0 = At[jo], rows[count]
             else:
@@ -491,20 +518,4 @@ def lockstep_starts(
             )  # fmt: skip
             it += 1
             sp_active = improved and it < max_iter and _splicing_may_continue(s_sp, p, n)
-        if jf >= 0:
-            row, count = _cached_row(At, jf, rows, slot, count)
-            if row is None:
-                done_f, complete_f = True, False
-            else:
-                s_f = _forward_step(
-                    jf, nrm2, row, blocked, s_out, c, Q, QE, V, S_f, s_f, qn, qe, coef
-                )
-        if jo >= 0:
-            row, count = _cached_row(At, jo, rows, slot, count)
-            if row is None:
-                done_o, complete_o = True, False
-            else:
-                s_o = _omp_step(
-                    jo, row, rhs, scale, eps, L, z, wS, S_o, s_o, v, blocked_o, c_o, rows, slot
-                )
     return S_f[:s_f], S_o[:s_o], S_sp[:s_sp], count, complete_f, complete_o

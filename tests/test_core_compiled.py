@@ -146,7 +146,7 @@ def test_starts_sharing_the_gram_row_cache_make_the_same_choices(seed, ridge, wi
 def test_starts_in_lockstep_equal_each_alone(seed, ridge, with_ref):
     """Forward selection, OMP and splicing computed in lockstep (the rows the first two need
     and splicing's correlations from shared passes over A) choose the supports each chooses
-    alone, and leave exact rows in the cache, those of splicing's support among them; with no
+    alone, and leave exact rows in the cache, some of splicing's support among them; with no
     room in the cache they fall back to the separate starts; k > n and an empty screening
     support take splicing's own path."""
     q = _problem(seed, ridge=ridge, with_ref=with_ref)
@@ -166,8 +166,11 @@ def test_starts_in_lockstep_equal_each_alone(seed, ridge, with_ref):
             np.testing.assert_array_equal(np.flatnonzero(w_pair), np.flatnonzero(alone[0]))
             assert f_pair == pytest.approx(alone[1], rel=1e-10)
         cached = np.flatnonzero(gram.slot >= 0)
-        if qq is q and 1 < k <= 40:  # splicing's support rows, from the passes' spare products
-            assert set(np.flatnonzero(got["splicing"][0])) <= set(cached)
+        if qq is q and 1 < k <= 40:  # splicing's support rows, in the passes' spare products
+            S_sp = set(np.flatnonzero(got["splicing"][0]))
+            greedy = set(np.flatnonzero(got["forward"][0])) | set(np.flatnonzero(got["omp"][0]))
+            if S_sp - greedy:
+                assert (S_sp & set(cached)) - greedy
         G = qq.A.T @ qq.A[:, cached]
         np.testing.assert_allclose(gram.rows[gram.slot[cached]], G.T, rtol=1e-10, atol=1e-10)
     assert "splicing" not in portfolio_starts(q, 12, gram=GramRows(q.A, max_rows=48))
