@@ -75,6 +75,17 @@ def at_products(At, x0, x1, x2, m, o0, o1, o2):
 
 
 @nb.njit(cache=True, nogil=True)
+def product_slot(m, x, o, x0, x1, x2, o0, o1, o2):
+    """``(x0, x1, x2, o0, o1, o2)`` with ``(x, o)`` put in product slot ``m`` (0 to 2) of the
+    next :func:`at_products` pass."""
+    if m == 0:
+        return x, x1, x2, o, o1, o2
+    if m == 1:
+        return x0, x, x2, o0, o, o2
+    return x0, x1, x, o0, o1, o
+
+
+@nb.njit(cache=True, nogil=True)
 def _cached_row(At, j, rows, slot, count):
     """``(row, count)``: the Gram row ``A^T a_j`` from the cache ``rows[slot[j]]`` (``count``
     rows filled), computed into the next free slot when missing; row None when it is missing
@@ -533,12 +544,7 @@ def lockstep_moves(
             j = js[d]
             if j < 0 or slot[j] >= 0 or count >= cap:
                 continue
-            if m == 0:
-                x0, o0 = At[j], rows[count]
-            elif m == 1:
-                x1, o1 = At[j], rows[count]
-            else:
-                x2, o2 = At[j], rows[count]
+            x0, x1, x2, o0, o1, o2 = product_slot(m, At[j], rows[count], x0, x1, x2, o0, o1, o2)
             slot[j] = count
             count += 1
             m += 1

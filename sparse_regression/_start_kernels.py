@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._descent_kernels import _cached_row, at_products, combine_rows
+from ._descent_kernels import _cached_row, at_products, combine_rows, product_slot
 from ._kernels import _cholesky_solve
 
 __all__ = ["forward_path", "lockstep_starts", "omp_path", "splicing_path"]
@@ -479,21 +479,13 @@ def lockstep_starts(
             count += 1
             m = 1
         if not done_o and slot[jo] < 0 and count < cap:
-            if m == 0:
-                x0, o0 = At[jo], rows[count]
-            else:
-                x1, o1 = At[jo], rows[count]
+            x0, x1, x2, o0, o1, o2 = product_slot(m, At[jo], rows[count], x0, x1, x2, o0, o1, o2)
             slot[jo] = count
             count += 1
             m += 1
         if sp_active:
             _residual(At, S_sp, s_sp, wS_sp, b, r_sp)
-            if m == 0:
-                x0, o0 = r_sp, c_sp
-            elif m == 1:
-                x1, o1 = r_sp, c_sp
-            else:
-                x2, o2 = r_sp, c_sp
+            x0, x1, x2, o0, o1, o2 = product_slot(m, r_sp, c_sp, x0, x1, x2, o0, o1, o2)
             m += 1
         elif m > 0:  # spare products: rows of splicing's final support (its descent needs them)
             while m < 3 and next_row < s_sp and count < cap:
@@ -501,10 +493,7 @@ def lockstep_starts(
                 next_row += 1
                 if slot[j] >= 0:
                     continue
-                if m == 1:
-                    x1, o1 = At[j], rows[count]
-                else:
-                    x2, o2 = At[j], rows[count]
+                x0, x1, x2, o0, o1, o2 = product_slot(m, At[j], rows[count], x0, x1, x2, o0, o1, o2)
                 slot[j] = count
                 count += 1
                 m += 1
