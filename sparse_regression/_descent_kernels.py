@@ -86,6 +86,16 @@ def product_slot(m, x, o, x0, x1, x2, o0, o1, o2):
 
 
 @nb.njit(cache=True, nogil=True)
+def queue_row(At, j, rows, slot, count, m, x0, x1, x2, o0, o1, o2):
+    """Column j's Gram row into product slot ``m`` of the next :func:`at_products` pass, at
+    the cache's next free row (``slot[j] = count``). Returns ``(count + 1, m + 1, x0, x1, x2,
+    o0, o1, o2)``."""
+    x0, x1, x2, o0, o1, o2 = product_slot(m, At[j], rows[count], x0, x1, x2, o0, o1, o2)
+    slot[j] = count
+    return count + 1, m + 1, x0, x1, x2, o0, o1, o2
+
+
+@nb.njit(cache=True, nogil=True)
 def _cached_row(At, j, rows, slot, count):
     """``(row, count)``: the Gram row ``A^T a_j`` from the cache ``rows[slot[j]]`` (``count``
     rows filled), computed into the next free slot when missing; row None when it is missing
@@ -544,23 +554,22 @@ def lockstep_moves(
             j = js[d]
             if j < 0 or slot[j] >= 0 or count >= cap:
                 continue
-            x0, x1, x2, o0, o1, o2 = product_slot(m, At[j], rows[count], x0, x1, x2, o0, o1, o2)
-            slot[j] = count
-            count += 1
-            m += 1
+            count, m, x0, x1, x2, o0, o1, o2 = queue_row(
+                At, j, rows, slot, count, m, x0, x1, x2, o0, o1, o2
+            )
         if m > 0:
             at_products(At, x0, x1, x2, m, o0, o1, o2)
         for d in range(n_desc):
             j = js[d]
             if j < 0:
                 continue
+            row = private[d]  # a copy, as in swap_moves: the update never reads the cache
             if slot[j] >= 0:
-                row = rows[slot[j]]
+                row[:] = rows[slot[j]]
             else:  # the cache is full: this move's row only
-                row = private[d]
                 _gram_row(At, j, row)
             ok, s_new = _apply_move(
-                Ss[d], ss[d], Hs[d], Zs[d], Minvs[d], wSs[d], rs[d], j, row.copy(),
+                Ss[d], ss[d], Hs[d], Zs[d], Minvs[d], wSs[d], rs[d], j, row,
                 in_supports[d], Atb, ref_term, rhs, scale, eps, G[d], SO[d],
             )  # fmt: skip
             ss[d] = s_new

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._descent_kernels import _cached_row, at_products, combine_rows, product_slot
+from ._descent_kernels import _cached_row, at_products, combine_rows, product_slot, queue_row
 from ._kernels import _cholesky_solve
 
 __all__ = ["forward_path", "lockstep_starts", "omp_path", "splicing_path"]
@@ -474,15 +474,13 @@ def lockstep_starts(
         x0 = x1 = x2 = r_sp
         o0 = o1 = o2 = c_sp
         if not done_f and count < cap:  # forward selection waits for jf's row
-            x0, o0 = At[jf], rows[count]
-            slot[jf] = count
-            count += 1
-            m = 1
+            count, m, x0, x1, x2, o0, o1, o2 = queue_row(
+                At, jf, rows, slot, count, m, x0, x1, x2, o0, o1, o2
+            )
         if not done_o and slot[jo] < 0 and count < cap:
-            x0, x1, x2, o0, o1, o2 = product_slot(m, At[jo], rows[count], x0, x1, x2, o0, o1, o2)
-            slot[jo] = count
-            count += 1
-            m += 1
+            count, m, x0, x1, x2, o0, o1, o2 = queue_row(
+                At, jo, rows, slot, count, m, x0, x1, x2, o0, o1, o2
+            )
         if sp_active:
             _residual(At, S_sp, s_sp, wS_sp, b, r_sp)
             x0, x1, x2, o0, o1, o2 = product_slot(m, r_sp, c_sp, x0, x1, x2, o0, o1, o2)
@@ -491,12 +489,10 @@ def lockstep_starts(
             while m < 3 and next_row < s_sp and count < cap:
                 j = S_sp[next_row]
                 next_row += 1
-                if slot[j] >= 0:
-                    continue
-                x0, x1, x2, o0, o1, o2 = product_slot(m, At[j], rows[count], x0, x1, x2, o0, o1, o2)
-                slot[j] = count
-                count += 1
-                m += 1
+                if slot[j] < 0:
+                    count, m, x0, x1, x2, o0, o1, o2 = queue_row(
+                        At, j, rows, slot, count, m, x0, x1, x2, o0, o1, o2
+                    )
         if m > 0:
             at_products(At, x0, x1, x2, m, o0, o1, o2)
         if sp_active:

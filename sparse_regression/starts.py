@@ -115,9 +115,15 @@ def portfolio_starts(q: Quadratic, k: int, gram=None, *, splicing: bool = False)
     if At is not None and gram is not None:
         gram.reserve(3 * k)  # the greedy starts add at most 2 k rows, splicing's support k
         scale = q.col_sq + q.ridge
-        S0, w0, f0, w_ref = _splicing_from(q, k)
-        if not (splicing and k <= q.n_samples):
-            S0, w0 = S0[:0], w0[:0]
+        if splicing and k <= q.n_samples:
+            S0, w0, f0, w_ref = _splicing_from(q, k)
+        else:  # splicing not run in lockstep: no screening refit to pay for
+            S0, w0, f0, w_ref = (
+                np.zeros(0, dtype=np.int64),
+                np.zeros(0),
+                q.f_zero,
+                np.zeros(q.n_features),
+            )
         S_f, S_o, S_sp, gram.count, complete_f, complete_o = lockstep_starts(
             At, q.rhs, scale, q.ridge, k, _EPS_COLLINEAR, gram.rows, gram.slot, gram.count,
             np.asarray(q.b, dtype=np.float64), q.ref_term, w_ref, q.ref_sq, q.const,
